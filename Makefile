@@ -1,0 +1,46 @@
+# The README's two commands are `make demo` and `make test`; everything else is a step of theirs.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+BUILD := build
+PLUGIN := $(BUILD)/plugin/libctbridge.so
+
+.PHONY: all deps venv plugin proto demo test test-plugin bench docs clean
+
+all: plugin proto
+
+# System packages for the plugin build (Debian/Ubuntu); skipped when already present.
+deps:
+	@./scripts/deps.sh
+
+$(VPY): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[test]'
+	@touch $(VPY)
+
+venv: $(VPY)
+
+plugin: deps
+	cmake -S plugin -B $(BUILD)/plugin -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(BUILD)/plugin -j2
+
+proto: $(VPY)
+	$(VPY) -m bridge.intake.gen_proto
+
+docs: plugin
+	$(VPY) plugin/gen_fields_doc.py $(PLUGIN) > docs/fields.md
+
+# Replays the bundled seed scenario through the plugin in a real Falco and prints the alerts.
+demo: plugin proto
+	$(VENV)/bin/ctbridge replay samples/seed --plugin $(PLUGIN)
+
+test: plugin proto
+	$(VPY) -m pytest tests
+
+bench: plugin proto
+	$(VPY) bench/run.py
+
+clean:
+	rm -rf $(BUILD) bridge/intake/falco_pb

@@ -1,0 +1,1 @@
+"""falco stage."""
