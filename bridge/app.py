@@ -1,0 +1,218 @@
+"""Replay: local CloudTrail files -> ctbridge plugin inside a real Falco -> alerts.
+
+Wires the stages together: sources.local -> normalize -> deliver -> Falco -> intake -> emit.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bridge.deliver.socket_client import PluginClient
+from bridge.errors import BridgeError, ConfigError, InputError
+from bridge.falco.locate import FalcoTarget, falco_version, has_grpc_output, locate
+from bridge.falco.runner import FalcoRun
+from bridge.intake.grpc import GrpcIntake
+from bridge.intake.http import HttpIntake
+from bridge.model import Alert, BadItem, Record
+from bridge.normalize.dedup import Dedup
+from bridge.normalize.quarantine import Quarantine
+from bridge.sources.local import iter_local_records
+
+log = logging.getLogger("ctbridge.replay")
+
+DEFAULT_IMAGE = "falcosecurity/falco:0.45.0"
+
+
+@dataclass
+class ReplayOptions:
+    paths: Sequence[str]
+    rules: Sequence[str]
+    plugin_path: str
+    falco_socket: str | None = None  # a running Falco whose plugin listens here (sidecar)
+    falco_binary: str | None = None
+    falco_image: str = DEFAULT_IMAGE
+    intake: str = "http"  # "http" (every Falco) or "grpc" (Falco <= 0.43)
+    listen: str = "127.0.0.1:2802"  # sidecar mode: where that Falco's http_output posts
+    quarantine_dir: Path | None = None
+    quiet: float = 2.0  # sidecar and gRPC: wait this long without alerts after the last ACK
+    timeout: float = 600.0
+
+
+@dataclass
+class ReplayReport:
+    records: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    alerts: int = 0
+    internal: int = 0
+    falco: str = ""
+    rules_seen: dict[str, int] = field(default_factory=dict)
+
+
+class _Collector:
+    """Receives alerts from any intake thread and emits them one at a time, in arrival order."""
+
+    def __init__(self, emit: Callable[[Alert], None], report: ReplayReport) -> None:
+        self._emit = emit
+        self._report = report
+        self._lock = threading.Lock()
+
+    def __call__(self, alert: Alert) -> None:
+        with self._lock:
+            if alert.source == "internal":
+                # Falco's own notices (e.g. output timeouts) go to every output; they are not detections.
+                self._report.internal += 1
+                log.warning("falco: %s", alert.output)
+                return
+            self._report.alerts += 1
+            self._report.rules_seen[alert.rule] = self._report.rules_seen.get(alert.rule, 0) + 1
+            self._emit(alert)
+
+
+def _parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:2802")
+    return host or "127.0.0.1", int(port)
+
+
+def _check_inputs(opts: ReplayOptions) -> None:
+    for p in opts.paths:
+        if not Path(p).exists():
+            raise ConfigError(f"input {p!r} does not exist")
+    for r in opts.rules:
+        if not Path(r).exists():
+            raise ConfigError(f"--rules {r!r} does not exist")
+    if opts.intake not in ("http", "grpc"):
+        raise ConfigError(f"--intake {opts.intake!r}: use http or grpc")
+
+
+def _records(opts: ReplayOptions, quarantine: Quarantine, report: ReplayReport) -> Iterator[Record]:
+    dedup = Dedup()
+    for item in iter_local_records(opts.paths):
+        if isinstance(item, BadItem):
+            quarantine.put(item)
+            continue
+        if dedup.seen(item):
+            report.duplicates += 1
+            continue
+        yield item
+
+
+def _stream(client: PluginClient, records: Iterator[Record], quarantine: Quarantine,
+            report: ReplayReport) -> None:
+    for record in records:
+        try:
+            client.send(record)
+        except InputError as exc:
+            quarantine.put(BadItem(record.origin, str(exc), record.raw))
+            continue
+        report.records += 1
+
+
+def replay(opts: ReplayOptions, emit: Callable[[Alert], None]) -> ReplayReport:
+    """Run one replay; every alert is passed to `emit` as it arrives."""
+    _check_inputs(opts)
+    if not Path(opts.plugin_path).is_file() and opts.falco_socket is None:
+        raise ConfigError(f"plugin library {opts.plugin_path!r} not found (build it with `make plugin`)")
+    target = locate(opts.falco_socket, falco_binary=opts.falco_binary, docker_image=opts.falco_image)
+    report = ReplayReport(falco=_describe(target))
+    collector = _Collector(emit, report)
+    quarantine = Quarantine(opts.quarantine_dir)
+    log.info("falco: %s", report.falco)
+
+    with ExitStack() as stack:
+        if target.kind == "socket":
+            _replay_sidecar(opts, target, collector, quarantine, report, stack)
+        else:
+            _replay_launched(opts, target, collector, quarantine, report, stack)
+    report.quarantined = quarantine.count
+    return report
+
+
+def _describe(target: FalcoTarget) -> str:
+    if target.kind == "socket":
+        return f"running Falco, plugin socket {target.socket}"
+    if target.kind == "binary":
+        return f"binary {target.binary}"
+    return f"docker image {target.image}"
+
+
+def _replay_sidecar(opts: ReplayOptions, target: FalcoTarget, collector: _Collector,
+                    quarantine: Quarantine, report: ReplayReport, stack: ExitStack) -> None:
+    # A sidecar Falco keeps running: never send END (it would make Falco exit); wait for the
+    # ACKs, then for alerts to stop arriving.
+    if opts.intake == "grpc":
+        raise ConfigError("--intake grpc needs a Falco launched by the bridge; "
+                          "with --falco-socket the bridge receives http_output on --listen")
+    host, port = _parse_listen(opts.listen)
+    intake = HttpIntake(collector, host=host, port=port)
+    log.info("receiving Falco http_output on %s", intake.start())
+    stack.callback(intake.stop)
+    assert target.socket is not None
+    client = stack.enter_context(PluginClient(target.socket, connect_timeout=opts.timeout))
+    client.connect()
+    _stream(client, _records(opts, quarantine, report), quarantine, report)
+    client.wait_acked(opts.timeout)
+    _wait_quiet(lambda: intake.received, opts.quiet)
+
+
+def _replay_launched(opts: ReplayOptions, target: FalcoTarget, collector: _Collector,
+                     quarantine: Quarantine, report: ReplayReport, stack: ExitStack) -> None:
+    grpc = opts.intake == "grpc"
+    if grpc and target.kind == "binary":
+        assert target.binary is not None
+        version = falco_version(target.binary)
+        if not has_grpc_output(version):
+            raise ConfigError(f"Falco {'.'.join(map(str, version))} has no gRPC output "
+                              "(removed in 0.44.0); use --intake http")
+    workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ctbridge-")))
+    http: HttpIntake | None = None
+    if not grpc:
+        http = HttpIntake(collector)
+        http_url = http.start()
+        stack.callback(http.stop)
+    else:
+        http_url = None
+    run = stack.enter_context(FalcoRun(target, plugin_path=opts.plugin_path, rules=list(opts.rules),
+                                       http_url=http_url, workdir=workdir, grpc=grpc))
+    grpc_intake: GrpcIntake | None = None
+    if grpc:
+        assert run.grpc_target is not None
+        grpc_intake = GrpcIntake(run.grpc_target, collector)
+        grpc_intake.start()
+        stack.callback(grpc_intake.stop)
+
+    with PluginClient(run.socket_path, connect_timeout=opts.timeout) as client:
+        client.connect()
+        _stream(client, _records(opts, quarantine, report), quarantine, report)
+        if grpc_intake is not None:
+            # Falco's gRPC queue dies with Falco: drain it before END lets Falco exit.
+            client.wait_acked(opts.timeout)
+            grpc_intake.drain(opts.quiet)
+        client.finish(opts.timeout)
+    rc = run.wait(opts.timeout)
+    if rc != 0:
+        raise BridgeError(f"Falco exited with status {rc}:\n{_tail(run.log_text())}")
+
+
+def _wait_quiet(counter: Callable[[], int], quiet: float) -> None:
+    last = counter()
+    deadline = time.monotonic() + quiet
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = counter()
+        if now != last:
+            last = now
+            deadline = time.monotonic() + quiet
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,140 @@
+"""Command line: `ctbridge replay PATH... [--rules FILE_OR_DIR]... [--out FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from bridge import __version__
+from bridge.errors import BridgeError, ConfigError, FalcoNotFound
+from bridge.model import Alert
+from bridge.telemetry import logs
+
+log = logging.getLogger("ctbridge")
+
+_REPO = Path(__file__).resolve().parent.parent
+_PLUGIN_CANDIDATES = (
+    _REPO / "build" / "plugin" / "libctbridge.so",
+    Path("/usr/share/falco/plugins/libctbridge.so"),
+)
+_RULES_CANDIDATES = (_REPO / "rules", Path("/etc/ctbridge/rules"))
+
+
+def default_plugin() -> str:
+    env = os.environ.get("CTBRIDGE_PLUGIN")
+    if env:
+        return env
+    for c in _PLUGIN_CANDIDATES:
+        if c.is_file():
+            return str(c)
+    return str(_PLUGIN_CANDIDATES[0])
+
+
+def default_rules() -> list[str]:
+    for c in _RULES_CANDIDATES:
+        if c.is_dir():
+            return [str(c)]
+    return [str(_RULES_CANDIDATES[0])]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ctbridge", description=__doc__)
+    p.add_argument("--version", action="version", version=f"ctbridge {__version__}")
+    p.add_argument("--log-level", default=os.environ.get("CTBRIDGE_LOG_LEVEL", "info"))
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("replay", help="replay local CloudTrail files through Falco and print the alerts")
+    r.add_argument("paths", nargs="+", metavar="PATH",
+                   help="CloudTrail log files (.json, .json.gz), JSON lines (.jsonl[.gz]), "
+                        "EventBridge events, or directories of them")
+    r.add_argument("--rules", action="append", metavar="FILE_OR_DIR",
+                   help="Falco rules file or directory (repeatable; default: the bundled rules/)")
+    r.add_argument("--out", metavar="FILE", help="write alerts here as JSON lines (default: stdout)")
+    r.add_argument("--plugin", default=None, metavar="SO",
+                   help="path of libctbridge.so (default: $CTBRIDGE_PLUGIN or build/plugin/libctbridge.so)")
+    r.add_argument("--falco-socket", metavar="PATH",
+                   help="plugin socket of an already running Falco (sidecar); Falco's http_output "
+                        "must post to --listen")
+    r.add_argument("--falco-binary", metavar="PATH",
+                   help="Falco binary to launch (default: $FALCO_BINARY, then `falco` on PATH, then Docker)")
+    r.add_argument("--falco-image", default=None, metavar="IMAGE",
+                   help="image used when Falco runs in Docker (default: falcosecurity/falco:0.45.0)")
+    r.add_argument("--intake", choices=("http", "grpc"), default="http",
+                   help="how alerts come back: http_output (every Falco) or gRPC (Falco <= 0.43)")
+    r.add_argument("--listen", default="127.0.0.1:2802", metavar="HOST:PORT",
+                   help="with --falco-socket: where to receive Falco's http_output")
+    r.add_argument("--quarantine", metavar="DIR", help="write unusable input items here with the reason")
+    r.add_argument("--quiet", type=float, default=2.0, metavar="SECONDS",
+                   help="with a sidecar or gRPC: wait this long without alerts before exiting")
+    r.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS")
+    return p
+
+
+def _writer(stream: IO[bytes]) -> Callable[[Alert], None]:
+    def emit(alert: Alert) -> None:
+        stream.write(orjson.dumps(alert.to_dict()) + b"\n")
+        stream.flush()
+
+    return emit
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from bridge.app import DEFAULT_IMAGE, ReplayOptions, replay
+
+    opts = ReplayOptions(
+        paths=args.paths,
+        rules=args.rules or default_rules(),
+        plugin_path=args.plugin or default_plugin(),
+        falco_socket=args.falco_socket,
+        falco_binary=args.falco_binary,
+        falco_image=args.falco_image or DEFAULT_IMAGE,
+        intake=args.intake,
+        listen=args.listen,
+        quarantine_dir=Path(args.quarantine) if args.quarantine else None,
+        quiet=args.quiet,
+        timeout=args.timeout,
+    )
+    out: IO[bytes]
+    if args.out:
+        out = open(args.out, "wb")  # noqa: SIM115 - closed below
+    else:
+        out = sys.stdout.buffer
+    try:
+        report = replay(opts, _writer(out))
+    finally:
+        if args.out:
+            out.close()
+    log.info(
+        "replayed %d records (%d duplicates skipped, %d quarantined); %d alerts from %s",
+        report.records, report.duplicates, report.quarantined, report.alerts, report.falco,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        logs.setup(args.log_level)
+    except ValueError as exc:
+        print(f"ctbridge: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "replay":
+            return _replay(args)
+    except FalcoNotFound as exc:
+        print(f"ctbridge: no Falco to run against.\n{exc}", file=sys.stderr)
+        return 3
+    except ConfigError as exc:
+        print(f"ctbridge: {exc}", file=sys.stderr)
+        return 2
+    except BridgeError as exc:
+        print(f"ctbridge: {exc}", file=sys.stderr)
+        return 1
+    return 2
