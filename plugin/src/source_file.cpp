@@ -1,0 +1,599 @@
+// file://PATH: CloudTrail log files ({"Records":[...]}, optionally gzipped), JSON-lines files,
+// or a directory of them walked recursively in lexical order. Each record is handed on as its
+// original bytes; bad input is logged, counted and skipped, never fatal.
+#include <zlib.h>
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "source.h"
+
+namespace fs = std::filesystem;
+
+namespace ctb {
+namespace {
+
+constexpr size_t kMaxFileBytes = size_t(1) << 30;  // decompressed; guards against gzip bombs
+constexpr int kLogPerKind = 10;                     // per file and kind, then one summary line
+// Iterative: no recursion, so deep nesting is safe. In situ on a scratch copy of the file: the
+// fast (SIMD) string scanning of rapidjson applies and the original bytes stay untouched.
+constexpr unsigned kParseFlags =
+    rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag;
+
+const char* const kSuffixes[] = {".json", ".json.gz", ".jsonl", ".jsonl.gz"};
+
+bool ends_with(const std::string& s, const char* suffix) {
+    size_t n = std::strlen(suffix);
+    return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+bool wanted(const std::string& name) {
+    for (const char* s : kSuffixes)
+        if (ends_with(name, s)) return true;
+    return false;
+}
+
+bool is_jsonl(const std::string& name) { return ends_with(name, ".jsonl") || ends_with(name, ".jsonl.gz"); }
+
+// ---- eventTime ------------------------------------------------------------------------------
+
+bool digits(const char* p, int n, int& out) {
+    out = 0;
+    for (int i = 0; i < n; ++i) {
+        if (p[i] < '0' || p[i] > '9') return false;
+        out = out * 10 + (p[i] - '0');
+    }
+    return true;
+}
+
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+// RFC 3339 ("2024-05-01T12:00:00Z", "...T12:00:00.123456789+02:00") to ns since the epoch.
+// Times before 1970 are rejected: a Falco timestamp is unsigned.
+bool parse_rfc3339_ns(const char* s, size_t n, uint64_t& out) {
+    int y, mo, d, h, mi, se;
+    if (n < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':') return false;
+    if (!digits(s, 4, y) || !digits(s + 5, 2, mo) || !digits(s + 8, 2, d) || !digits(s + 11, 2, h) ||
+        !digits(s + 14, 2, mi) || !digits(s + 17, 2, se))
+        return false;
+    static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59) return false;
+    if (d > kDays[mo - 1] + (mo == 2 && leap(y) ? 1 : 0)) return false;
+    size_t i = 19;
+    uint64_t frac = 0;
+    if (i < n && s[i] == '.') {
+        size_t start = ++i;
+        int kept = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            if (kept < 9) {
+                frac = frac * 10 + static_cast<uint64_t>(s[i] - '0');
+                ++kept;
+            }
+            ++i;
+        }
+        if (i == start) return false;
+        for (; kept < 9; ++kept) frac *= 10;
+    }
+    int64_t offset_s = 0;
+    if (i < n && s[i] == 'Z') {
+        ++i;
+    } else if (i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+        int oh, om;
+        if (!digits(s + i + 1, 2, oh) || !digits(s + i + 4, 2, om) || oh > 23 || om > 59) return false;
+        offset_s = (oh * 3600 + om * 60) * (s[i] == '-' ? -1 : 1);
+        i += 6;
+    } else {
+        return false;
+    }
+    if (i != n) return false;
+    int64_t secs = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 +
+                   mi * 60 + se - offset_s;
+    if (secs < 0 || secs > int64_t(18446744073)) return false;
+    const unsigned __int128 ns = static_cast<unsigned __int128>(secs) * 1000000000u + frac;
+    if (ns > UINT64_MAX) return false;
+    out = static_cast<uint64_t>(ns);
+    return true;
+}
+
+// ---- splitting ------------------------------------------------------------------------------
+
+struct Span {
+    size_t off;
+    size_t len;
+    uint64_t ts;
+};
+
+// What one record's top-level eventTime / eventType look like (first occurrence wins).
+struct Keys {
+    bool has_time = false, time_is_string = false, has_type = false, type_is_string = false;
+    std::string time, type;
+};
+
+// SAX handler that finds the records and their byte spans in one pass. Records are the object
+// elements of a top-level "Records" array, the elements of a top-level array, or (failing both)
+// the top-level object itself. `stream` gives byte positions: the iterative parser calls
+// StartObject/EndObject before it consumes the '{' / '}', so Tell() is at the brace itself.
+class Splitter : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Splitter> {
+public:
+    struct Found {
+        size_t off, len;
+        Keys keys;
+    };
+    explicit Splitter(rapidjson::InsituStringStream& stream, size_t base) : is_(stream), base_(base) {}
+
+    std::vector<Found> found;
+    size_t non_objects = 0;       // elements of the records array that are not objects
+    bool records_not_array = false;  // a "Records" key whose value is not an array
+
+    bool StartObject() {
+        value_at(depth_);
+        if (depth_ == 0) {
+            root_object_ = true;
+            begin_record();
+        } else if (depth_ == records_depth_) {
+            begin_record();
+        }
+        ++depth_;
+        return true;
+    }
+    bool EndObject(rapidjson::SizeType) {
+        --depth_;
+        if (in_record_ && depth_ == record_depth()) {
+            in_record_ = false;
+            if (depth_ == 0 && (records_depth_ >= 0 || records_key_seen_)) return true;  // the wrapper
+            found.push_back({start_, pos() + 1 - start_, cur_});
+        }
+        return true;
+    }
+    bool StartArray() {
+        if (depth_ == 0) {
+            records_depth_ = 1;
+        } else if (depth_ == 1 && root_object_ && records_key_pending_) {
+            records_depth_ = 2;
+            records_key_pending_ = false;
+        } else if (depth_ == records_depth_) {
+            ++non_objects;
+        }
+        value_at(depth_);
+        ++depth_;
+        return true;
+    }
+    bool EndArray(rapidjson::SizeType) {
+        --depth_;
+        return true;
+    }
+    bool Key(const char* s, rapidjson::SizeType n, bool) {
+        pending_ = Pending::none;
+        if (depth_ == 1 && root_object_ && records_depth_ < 0 && n == 7 && std::memcmp(s, "Records", 7) == 0) {
+            records_key_pending_ = records_key_seen_ = true;
+            return true;
+        }
+        if (!in_record_ || depth_ != record_depth() + 1) return true;
+        if (n == 9 && std::memcmp(s, "eventTime", 9) == 0 && !cur_.has_time) {
+            cur_.has_time = true;
+            pending_ = Pending::time;
+        } else if (n == 9 && std::memcmp(s, "eventType", 9) == 0 && !cur_.has_type) {
+            cur_.has_type = true;
+            pending_ = Pending::type;
+        }
+        return true;
+    }
+    bool String(const char* s, rapidjson::SizeType n, bool) {
+        if (in_record_ && depth_ == record_depth() + 1) {
+            if (pending_ == Pending::time) {
+                cur_.time.assign(s, n);
+                cur_.time_is_string = true;
+            } else if (pending_ == Pending::type) {
+                cur_.type.assign(s, n);
+                cur_.type_is_string = true;
+            }
+        }
+        return Default();
+    }
+    // Numbers arrive as text (kParseNumbersAsStringsFlag); they are values, not strings.
+    bool RawNumber(const char*, rapidjson::SizeType, bool) { return Default(); }
+    bool Default() {
+        value_at(depth_);
+        if (depth_ == records_depth_ && depth_ > 0) ++non_objects;
+        return true;
+    }
+
+private:
+    enum class Pending { none, time, type };
+    size_t pos() { return base_ + is_.Tell(); }
+    int record_depth() const { return records_depth_ >= 0 ? records_depth_ : 0; }
+    void begin_record() {
+        in_record_ = true;
+        start_ = pos();
+        cur_ = Keys{};
+    }
+    // A value arrived at `depth`: it settles any key waiting for it.
+    void value_at(int depth) {
+        if (depth == 1 && records_key_pending_) {
+            records_key_pending_ = false;
+            records_not_array = true;
+        }
+        pending_ = Pending::none;
+    }
+
+    rapidjson::InsituStringStream& is_;
+    size_t base_;
+    int depth_ = 0;
+    int records_depth_ = -1;  // depth of the values that are records' containers' elements
+    bool root_object_ = false;
+    bool records_key_pending_ = false;
+    bool records_key_seen_ = false;
+    bool in_record_ = false;
+    size_t start_ = 0;
+    Keys cur_;
+    Pending pending_ = Pending::none;
+};
+
+// ---- the source -----------------------------------------------------------------------------
+
+class FileSource : public Source {
+public:
+    FileSource(std::vector<std::string> files, const Config& cfg, Stats& stats, LogFn log)
+        : files_(std::move(files)), cfg_(cfg), stats_(stats), log_(std::move(log)) {}
+
+    Rc next(std::vector<Record>& out, size_t max, std::string&) override {
+        size_t added = 0;
+        while (added < max) {
+            if (cursor_ >= spans_.size()) {
+                if (!load_next_file()) break;
+                continue;
+            }
+            const Span& sp = spans_[cursor_++];
+            out.push_back(Record{sp.ts, std::string(buf_.data() + sp.off, sp.len)});
+            ++added;
+        }
+        if (added > 0) return Rc::ok;
+        return Rc::eof;
+    }
+
+    uint32_t progress(std::string& text) override {
+        if (files_.empty()) {
+            text = "0/0 files";
+            return 10000;
+        }
+        size_t done = file_index_;  // files fully loaded so far
+        double within = 0;
+        if (done > 0 && cursor_ < spans_.size()) {
+            --done;  // the current file is still being delivered
+            within = spans_.empty() ? 1.0 : static_cast<double>(cursor_) / static_cast<double>(spans_.size());
+        }
+        text = std::to_string(done) + "/" + std::to_string(files_.size()) + " files";
+        double frac = (static_cast<double>(done) + within) / static_cast<double>(files_.size());
+        return static_cast<uint32_t>(frac * 10000.0 + 0.5);
+    }
+
+private:
+    void log(int sev, const std::string& msg) {
+        if (log_) log_(sev, msg);
+    }
+    void bad_input(const std::string& file, const std::string& problem) {
+        stats_.bad_inputs.fetch_add(1, std::memory_order_relaxed);
+        log(3, file + ": " + problem);
+    }
+
+    // Rate-limited per-record complaints: the first few in full, then a count per file.
+    struct Complaints {
+        int shown = 0;
+        size_t hidden = 0;
+    };
+    void complain(Complaints& c, int sev, const std::string& msg) {
+        if (c.shown < kLogPerKind) {
+            ++c.shown;
+            log(sev, msg);
+        } else {
+            ++c.hidden;
+        }
+    }
+
+    bool read_file(const std::string& path, std::string& problem) {
+        buf_.clear();
+        FILE* f = std::fopen(path.c_str(), "rb");
+        if (!f) {
+            problem = std::string("cannot open: ") + std::strerror(errno);
+            return false;
+        }
+        chunk_.resize(1 << 18);
+        size_t got = std::fread(chunk_.data(), 1, chunk_.size(), f);
+        bool gz = got >= 2 && static_cast<unsigned char>(chunk_[0]) == 0x1f &&
+                  static_cast<unsigned char>(chunk_[1]) == 0x8b;
+        bool ok = gz ? inflate_file(f, got, problem) : copy_file(f, got, problem);
+        if (ok && std::ferror(f)) {
+            problem = std::string("read error: ") + std::strerror(errno);
+            ok = false;
+        }
+        std::fclose(f);
+        if (ok && !gz && ends_with(path, ".gz")) {
+            problem = "not gzip data (no gzip header) despite the .gz name";
+            buf_.clear();
+            return false;
+        }
+        return ok;
+    }
+
+    bool copy_file(FILE* f, size_t got, std::string& problem) {
+        while (got > 0) {
+            if (buf_.size() + got > kMaxFileBytes) {
+                problem = "larger than the 1 GiB limit per file";
+                return false;
+            }
+            buf_.append(chunk_.data(), got);
+            got = std::fread(chunk_.data(), 1, chunk_.size(), f);
+        }
+        return true;
+    }
+
+    // Streams the gzip members into buf_. On corrupt data the good prefix stays in buf_.
+    bool inflate_file(FILE* f, size_t got, std::string& problem) {
+        z_stream zs{};
+        if (inflateInit2(&zs, 15 + 16) != Z_OK) {
+            problem = "zlib init failed";
+            return false;
+        }
+        buf_.resize(std::max<size_t>(got * 8, 1 << 16));
+        size_t produced = 0;
+        bool ok = true, member_done = false;
+        while (ok) {
+            if (zs.avail_in == 0) {
+                if (got == 0) got = std::fread(chunk_.data(), 1, chunk_.size(), f);
+                if (got == 0) break;
+                zs.next_in = reinterpret_cast<Bytef*>(chunk_.data());
+                zs.avail_in = static_cast<uInt>(got);
+                got = 0;
+            }
+            if (member_done) {  // another gzip member follows (concatenated .gz)
+                inflateReset(&zs);
+                member_done = false;
+            }
+            if (produced == buf_.size()) {
+                if (buf_.size() >= kMaxFileBytes) {
+                    problem = "decompresses to more than the 1 GiB limit per file";
+                    ok = false;
+                    break;
+                }
+                buf_.resize(std::min(buf_.size() * 2, kMaxFileBytes));
+            }
+            zs.next_out = reinterpret_cast<Bytef*>(&buf_[produced]);
+            zs.avail_out = static_cast<uInt>(std::min<size_t>(buf_.size() - produced, UINT32_MAX));
+            uInt before = zs.avail_out;
+            int rc = inflate(&zs, Z_NO_FLUSH);
+            produced += before - zs.avail_out;
+            if (rc == Z_STREAM_END) {
+                member_done = true;
+            } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+                problem = std::string("corrupt gzip data: ") + (zs.msg ? zs.msg : "inflate error " + std::to_string(rc));
+                ok = false;
+            }
+        }
+        if (ok && !member_done) {
+            problem = "truncated gzip data (the stream ends early)";
+            ok = false;
+        }
+        inflateEnd(&zs);
+        buf_.resize(produced);
+        return ok;
+    }
+
+    // Loads and splits the next file that has records; false once every file is done.
+    bool load_next_file() {
+        while (file_index_ < files_.size()) {
+            const std::string& path = files_[file_index_++];
+            spans_.clear();
+            cursor_ = 0;
+            std::string problem;
+            bool whole = read_file(path, problem);
+            if (!whole) {
+                bad_input(path, problem + (buf_.empty() ? "; file skipped" : "; the rest of the file is skipped"));
+                trim_partial_tail(path);
+            }
+            if (is_jsonl(path)) {
+                split_lines(path);
+            } else {
+                split_document(path, whole);
+            }
+            if (!spans_.empty()) return true;
+        }
+        std::string().swap(buf_);  // done: give the memory back before close
+        std::string().swap(scratch_);
+        return false;
+    }
+
+    // After a read error only complete lines/records of the good prefix are used.
+    void trim_partial_tail(const std::string& path) {
+        if (is_jsonl(path)) {
+            size_t nl = buf_.rfind('\n');
+            buf_.resize(nl == std::string::npos ? 0 : nl + 1);
+        }
+    }
+
+    // Turns one record's keys into a Span, or counts why it is skipped.
+    void accept(const std::string& where, size_t off, size_t len, const Keys& k, Complaints& no_time,
+                Complaints& no_type, Complaints& too_large) {
+        if (len > cfg_.max_record_bytes) {
+            stats_.skipped_too_large.fetch_add(1, std::memory_order_relaxed);
+            complain(too_large, 4,
+                     where + ": skipped, " + std::to_string(len) + " bytes is over maxRecordBytes " +
+                         std::to_string(cfg_.max_record_bytes));
+            return;
+        }
+        uint64_t ts = 0;
+        if (!k.time_is_string || !parse_rfc3339_ns(k.time.data(), k.time.size(), ts)) {
+            stats_.skipped_no_time.fetch_add(1, std::memory_order_relaxed);
+            std::string why = !k.has_time ? "no eventTime"
+                              : !k.time_is_string ? "eventTime is not a string"
+                                                  : "eventTime '" + k.time.substr(0, 64) + "' is not RFC 3339";
+            complain(no_time, 4, where + ": skipped, " + why);
+            return;
+        }
+        if (!k.type_is_string) {
+            stats_.skipped_no_type.fetch_add(1, std::memory_order_relaxed);
+            complain(no_type, 4, where + ": skipped, " + (k.has_type ? "eventType is not a string" : "no eventType"));
+            return;
+        }
+        if (cfg_.skip_insights && k.type == "AwsCloudTrailInsight") {
+            stats_.skipped_insight.fetch_add(1, std::memory_order_relaxed);  // expected; not logged
+            return;
+        }
+        spans_.push_back(Span{off, len, ts});
+    }
+
+    void summarize(const std::string& path, const Complaints& c, const char* what) {
+        if (c.hidden > 0)
+            log(4, path + ": " + std::to_string(c.hidden) + " more records skipped (" + what + ") not listed");
+    }
+
+    void split_document(const std::string& path, bool whole) {
+        size_t base = 0;
+        if (buf_.size() >= 3 && std::memcmp(buf_.data(), "\xEF\xBB\xBF", 3) == 0) base = 3;  // UTF-8 BOM
+        scratch_.assign(buf_, base, std::string::npos);  // in situ parsing rewrites strings
+        rapidjson::InsituStringStream ms(&scratch_[0]);
+        Splitter sp(ms, base);
+        rapidjson::Reader reader;
+        rapidjson::ParseResult res = reader.Parse<kParseFlags>(ms, sp);
+        Complaints no_time, no_type, too_large;
+        for (size_t i = 0; i < sp.found.size(); ++i) {
+            const auto& f = sp.found[i];
+            accept(path + " Records[" + std::to_string(i) + "]", f.off, f.len, f.keys, no_time, no_type, too_large);
+        }
+        summarize(path, no_time, "eventTime");
+        summarize(path, no_type, "eventType");
+        summarize(path, too_large, "too large");
+        if (sp.records_not_array) bad_input(path, "\"Records\" is not an array; no records read");
+        if (sp.non_objects > 0)
+            bad_input(path, std::to_string(sp.non_objects) + " element(s) of the records array are not objects");
+        // After a gzip error the JSON is cut short by design; that was reported already.
+        if (res.IsError() && whole) {
+            bad_input(path, std::string("invalid JSON at byte ") + std::to_string(res.Offset() + base) + ": " +
+                                rapidjson::GetParseError_En(res.Code()) + " (" + std::to_string(sp.found.size()) +
+                                " complete records before it were kept)");
+        }
+    }
+
+    void split_lines(const std::string& path) {
+        Complaints no_time, no_type, too_large, bad;
+        size_t line_no = 0, pos = 0;
+        rapidjson::Reader reader;
+        // Each line is parsed in situ in a scratch copy where '\n' ends the string.
+        scratch_ = buf_;
+        std::replace(scratch_.begin(), scratch_.end(), '\n', '\0');
+        while (pos < buf_.size()) {
+            size_t nl = buf_.find('\n', pos);
+            size_t end = nl == std::string::npos ? buf_.size() : nl;
+            ++line_no;
+            size_t a = pos, b = end;
+            pos = end + 1;
+            while (a < b && std::strchr(" \t\r", buf_[a])) ++a;
+            while (b > a && std::strchr(" \t\r", buf_[b - 1])) --b;
+            if (a == b) continue;
+            const std::string where = path + " line " + std::to_string(line_no);
+            if (b - a > cfg_.max_record_bytes) {  // no need to parse what is dropped anyway
+                accept(where, a, b - a, Keys{}, no_time, no_type, too_large);
+                continue;
+            }
+            rapidjson::InsituStringStream ms(&scratch_[a]);
+            Splitter sp(ms, a);
+            rapidjson::ParseResult res = reader.Parse<kParseFlags>(ms, sp);
+            if (res.IsError()) {
+                stats_.bad_inputs.fetch_add(1, std::memory_order_relaxed);
+                complain(bad, 3,
+                         where + ": invalid JSON at column " + std::to_string(res.Offset() + 1) + ": " +
+                             rapidjson::GetParseError_En(res.Code()) + "; line skipped");
+                continue;
+            }
+            if (sp.found.size() != 1 || sp.found[0].off != a || sp.found[0].len != b - a) {
+                stats_.bad_inputs.fetch_add(1, std::memory_order_relaxed);
+                complain(bad, 3, where + ": not a single JSON object; line skipped");
+                continue;
+            }
+            accept(where, a, b - a, sp.found[0].keys, no_time, no_type, too_large);
+        }
+        summarize(path, no_time, "eventTime");
+        summarize(path, no_type, "eventType");
+        summarize(path, too_large, "too large");
+        summarize(path, bad, "invalid lines");
+    }
+
+    std::vector<std::string> files_;
+    Config cfg_;
+    Stats& stats_;
+    LogFn log_;
+    size_t file_index_ = 0;  // next file to load
+    std::string buf_;        // the current file, decompressed
+    std::string chunk_;      // read buffer
+    std::string scratch_;    // copy of buf_ for in situ parsing
+    std::vector<Span> spans_;
+    size_t cursor_ = 0;
+};
+
+// Lexical order within each directory, like Go's filepath.Walk (the official plugin).
+void walk(const fs::path& dir, std::vector<std::string>& out, const LogFn& log, Stats& stats) {
+    std::error_code ec;
+    std::vector<fs::directory_entry> entries;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) entries.push_back(*it);
+    if (ec) {
+        stats.bad_inputs.fetch_add(1, std::memory_order_relaxed);
+        if (log) log(3, dir.string() + ": cannot list directory: " + ec.message());
+    }
+    std::sort(entries.begin(), entries.end(), [](const fs::directory_entry& a, const fs::directory_entry& b) {
+        return a.path().filename().string() < b.path().filename().string();
+    });
+    for (const auto& e : entries) {
+        std::error_code ec2;
+        if (e.is_directory(ec2) && !e.is_symlink(ec2)) {
+            walk(e.path(), out, log, stats);
+        } else if (e.is_regular_file(ec2) && wanted(e.path().filename().string())) {
+            out.push_back(e.path().string());
+        }
+    }
+}
+
+}  // namespace
+
+std::unique_ptr<Source> open_file_source(const std::string& path, const Config& cfg, Stats& stats, LogFn log,
+                                         std::string& err) {
+    std::error_code ec;
+    fs::file_status st = fs::status(path, ec);
+    if (ec || !fs::exists(st)) {
+        err = "file://" + path + ": no such file or directory";
+        return nullptr;
+    }
+    std::vector<std::string> files;
+    if (fs::is_directory(st)) {
+        walk(path, files, log, stats);
+        if (files.empty()) {
+            err = "file://" + path + ": directory holds no .json, .json.gz, .jsonl or .jsonl.gz files";
+            return nullptr;
+        }
+    } else if (wanted(fs::path(path).filename().string())) {
+        files.push_back(path);
+    } else {
+        err = "file://" + path + ": not a .json, .json.gz, .jsonl or .jsonl.gz file";
+        return nullptr;
+    }
+    if (log) log(6, "file://" + path + ": reading " + std::to_string(files.size()) + " file(s)");
+    return std::make_unique<FileSource>(std::move(files), cfg, stats, std::move(log));
+}
+
+}  // namespace ctb
