@@ -40,6 +40,8 @@ class ReplayOptions:
     falco_image: str = DEFAULT_IMAGE
     intake: str = "http"  # "http" (every Falco) or "grpc" (Falco <= 0.43)
     listen: str = "127.0.0.1:2802"  # sidecar mode: where that Falco's http_output posts
+    grpc_target: str | None = None  # sidecar mode with --intake grpc: that Falco's gRPC server
+    end_stream: bool = False  # sidecar mode: send END when done, so a plugin-only Falco exits
     quarantine_dir: Path | None = None
     quiet: float = 2.0  # sidecar and gRPC: wait this long without alerts after the last ACK
     timeout: float = 600.0
@@ -147,21 +149,32 @@ def _describe(target: FalcoTarget) -> str:
 
 def _replay_sidecar(opts: ReplayOptions, target: FalcoTarget, collector: _Collector,
                     quarantine: Quarantine, report: ReplayReport, stack: ExitStack) -> None:
-    # A sidecar Falco keeps running: never send END (it would make Falco exit); wait for the
-    # ACKs, then for alerts to stop arriving.
+    # A sidecar Falco keeps running: END would make a plugin-only Falco exit, so it is sent only
+    # with --end-stream. Done means: every batch ACKed (Falco evaluated it), then no new alert
+    # for `quiet` seconds.
+    received: Callable[[], int]
     if opts.intake == "grpc":
-        raise ConfigError("--intake grpc needs a Falco launched by the bridge; "
-                          "with --falco-socket the bridge receives http_output on --listen")
-    host, port = _parse_listen(opts.listen)
-    intake = HttpIntake(collector, host=host, port=port)
-    log.info("receiving Falco http_output on %s", intake.start())
-    stack.callback(intake.stop)
+        if not opts.grpc_target:
+            raise ConfigError("--intake grpc with --falco-socket needs --grpc-target "
+                              "(that Falco's gRPC server, e.g. unix:///run/falco/falco.sock)")
+        grpc_intake = GrpcIntake(opts.grpc_target, collector)
+        grpc_intake.start()
+        stack.callback(grpc_intake.stop)
+        received = lambda: report.alerts + report.internal  # noqa: E731
+    else:
+        host, port = _parse_listen(opts.listen)
+        http = HttpIntake(collector, host=host, port=port)
+        log.info("receiving Falco http_output on %s", http.start())
+        stack.callback(http.stop)
+        received = lambda: http.received  # noqa: E731
     assert target.socket is not None
     client = stack.enter_context(PluginClient(target.socket, connect_timeout=opts.timeout))
     client.connect()
     _stream(client, _records(opts, quarantine, report), quarantine, report)
     client.wait_acked(opts.timeout)
-    _wait_quiet(lambda: intake.received, opts.quiet)
+    _wait_quiet(received, opts.quiet)
+    if opts.end_stream:
+        client.finish(opts.timeout)
 
 
 def _replay_launched(opts: ReplayOptions, target: FalcoTarget, collector: _Collector,

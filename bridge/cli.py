@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="how alerts come back: http_output (every Falco) or gRPC (Falco <= 0.43)")
     r.add_argument("--listen", default="127.0.0.1:2802", metavar="HOST:PORT",
                    help="with --falco-socket: where to receive Falco's http_output")
+    r.add_argument("--grpc-target", metavar="TARGET",
+                   help="with --falco-socket and --intake grpc: that Falco's gRPC server "
+                        "(unix:///run/falco/falco.sock or HOST:PORT)")
+    r.add_argument("--end-stream", action="store_true",
+                   help="with --falco-socket: send end-of-stream when done (a plugin-only Falco then exits)")
     r.add_argument("--quarantine", metavar="DIR", help="write unusable input items here with the reason")
     r.add_argument("--quiet", type=float, default=2.0, metavar="SECONDS",
                    help="with a sidecar or gRPC: wait this long without alerts before exiting")
@@ -97,6 +102,8 @@ def _replay(args: argparse.Namespace) -> int:
         falco_image=args.falco_image or DEFAULT_IMAGE,
         intake=args.intake,
         listen=args.listen,
+        grpc_target=args.grpc_target,
+        end_stream=args.end_stream,
         quarantine_dir=Path(args.quarantine) if args.quarantine else None,
         quiet=args.quiet,
         timeout=args.timeout,

@@ -78,7 +78,8 @@ def run_sidecar_replay(image: str, plugin: str, tmp: Path, expected: Expected, *
         except AssertionError as exc:
             _, err = container.get_logs()
             raise AssertionError(f"{exc}\n{err.decode(errors='replace')[-3000:]}") from exc
-        args = [str(SEED), "--rules", str(RULES), "--plugin", plugin, "--falco-socket", str(sock)]
+        args = [str(SEED), "--rules", str(RULES), "--plugin", plugin, "--falco-socket", str(sock),
+                "--end-stream"]
         if grpc:
             args += ["--intake", "grpc", "--grpc-target", f"unix://{tmp / 'falco' / 'falco.sock'}"]
         else:
