@@ -37,6 +37,7 @@ demo: plugin proto
 	$(VENV)/bin/ctbridge replay samples/seed --plugin $(PLUGIN)
 
 test: plugin proto
+	cd $(BUILD)/plugin && ctest --output-on-failure
 	$(VPY) -m pytest tests
 
 bench: plugin proto

@@ -22,9 +22,10 @@ log = logging.getLogger("ctbridge")
 _REPO = Path(__file__).resolve().parent.parent
 _PLUGIN_CANDIDATES = (
     _REPO / "build" / "plugin" / "libctbridge.so",
+    Path("/usr/share/ctbridge/plugins/libctbridge.so"),  # the bridge image
     Path("/usr/share/falco/plugins/libctbridge.so"),
 )
-_RULES_CANDIDATES = (_REPO / "rules", Path("/etc/ctbridge/rules"))
+_RULES_CANDIDATES = (_REPO / "rules", Path("/usr/share/ctbridge/rules"), Path("/etc/ctbridge/rules"))
 
 
 def default_plugin() -> str:

@@ -16,6 +16,14 @@ def normalize_priority(value: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Blob:
+    """One input object as read by a source (a file, an S3 object), not yet decoded."""
+
+    name: str  # where it came from; its suffix (.gz, .jsonl) tells normalize how to decode it
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     """One CloudTrail record on its way to the plugin."""
 

@@ -1,0 +1,44 @@
+"""Drop records already seen, by eventID, in bounded memory."""
+
+from __future__ import annotations
+
+from bridge.model import Record
+
+
+class Dedup:
+    """Remembers recent eventIDs; at most max_entries, oldest forgotten first.
+
+    Two generations of hashes: lookups check both, a hit is refreshed into the young one, and
+    when the young one fills up the old one is dropped. So an ID seen within the last
+    max_entries // 2 distinct IDs is always recognised. Keys are 64-bit hashes of the ID (a
+    false duplicate needs a hash collision: about n^2 / 2^65, 3e-8 for a million IDs).
+    """
+
+    def __init__(self, max_entries: int = 1_000_000) -> None:
+        if max_entries < 2:
+            raise ValueError(f"max_entries must be at least 2, got {max_entries}")
+        self._half = max_entries // 2
+        self._young: set[int] = set()
+        self._old: set[int] = set()
+        self.duplicates = 0
+
+    def seen(self, record: Record) -> bool:
+        """True if this record's eventID was seen before; records without one never are."""
+        if not record.event_id:
+            return False
+        key = hash(record.event_id)
+        if key in self._young:
+            self.duplicates += 1
+            return True
+        hit = key in self._old
+        if hit:
+            self._old.discard(key)
+            self.duplicates += 1
+        if len(self._young) >= self._half:
+            self._old = self._young
+            self._young = set()
+        self._young.add(key)
+        return hit
+
+    def __len__(self) -> int:
+        return len(self._young) + len(self._old)
