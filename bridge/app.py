@@ -164,7 +164,7 @@ def _replay_sidecar(opts: ReplayOptions, target: FalcoTarget, collector: _Collec
     else:
         host, port = _parse_listen(opts.listen)
         http = HttpIntake(collector, host=host, port=port)
-        log.info("receiving Falco http_output on %s", http.start())
+        http.start()
         stack.callback(http.stop)
         received = lambda: http.received  # noqa: E731
     assert target.socket is not None

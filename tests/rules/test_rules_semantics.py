@@ -1,8 +1,8 @@
 """Which rules match which seed records, with field values from the real plugin library.
 
-The condition evaluator below stands in for Falco's rule engine (libsinsp filters) over the small
-subset of the language our rules use, so this runs without Falco; the real engine runs the same
-rules on the same records in tests/integration/test_replay_falco.py.
+The condition evaluator (tests/rule_eval.py) stands in for Falco's rule engine (libsinsp filters)
+over the small subset of the language our rules use, so this runs without Falco; the real engine
+runs the same rules on the same records in tests/integration/test_replay_falco.py.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,127 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for plugin_abi
-
-from plugin_abi import PluginLib, default_library  # noqa: E402
+from plugin_abi import PluginLib, default_library
+from rule_eval import Evaluator, tokenize
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "samples" / "seed"
 EXPECTED = yaml.safe_load((SEED / "expected_alerts.yaml").read_text(encoding="utf-8"))
-
-TOKEN = re.compile(
-    r"""\s*(?:
-      (?P<lp>\() | (?P<rp>\)) | (?P<comma>,)
-    | (?P<op>==|=|!=|contains(?=\s)|startswith(?=\s)|endswith(?=\s)|exists\b|in(?=[\s(]))
-    | (?P<kw>and|or|not)(?=[\s(])
-    | (?P<field>[a-zA-Z]+[a-zA-Z0-9_]*(?:\.[a-zA-Z]+[a-zA-Z0-9_]*)+)(?:\[(?P<arg>[^\]"'\s]+)\])?
-    | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
-    | (?P<word>[^()"'\s=,]+)
-    )""",
-    re.VERBOSE,
-)
-
-
-def tokenize(text: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    pos = 0
-    text = text.strip()
-    while pos < len(text):
-        m = TOKEN.match(text, pos)
-        assert m and m.end() > pos, f"cannot parse condition at {text[pos:pos + 40]!r}"
-        pos = m.end()
-        kind = m.lastgroup or ""
-        if kind == "arg":
-            kind = "field"
-        value = m.group(kind)
-        if kind == "field" and m.group("arg"):
-            value = f"{value}[{m.group('arg')}]"
-        if kind == "str":
-            value = value[1:-1].encode().decode("unicode_escape")
-        out.append((kind, value))
-    return out
-
-
-class Evaluator:
-    """Evaluates one condition for one event: absent fields make every comparison false."""
-
-    def __init__(self, macros: dict[str, str], lists: dict[str, list[str]], values: dict[str, Any]) -> None:
-        self.macros, self.lists, self.values = macros, lists, values
-        self.toks: list[tuple[str, str]] = []
-        self.i = 0
-
-    def run(self, condition: str) -> bool:
-        saved = (self.toks, self.i)
-        self.toks, self.i = tokenize(condition), 0
-        result = self.or_expr()
-        assert self.i == len(self.toks), f"trailing tokens in {condition!r}: {self.toks[self.i:]}"
-        self.toks, self.i = saved
-        return result
-
-    def peek(self) -> tuple[str, str]:
-        return self.toks[self.i] if self.i < len(self.toks) else ("end", "")
-
-    def take(self) -> tuple[str, str]:
-        tok = self.peek()
-        self.i += 1
-        return tok
-
-    def or_expr(self) -> bool:
-        result = self.and_expr()
-        while self.peek() == ("kw", "or"):
-            self.take()
-            result = self.and_expr() or result
-        return result
-
-    def and_expr(self) -> bool:
-        result = self.not_expr()
-        while self.peek() == ("kw", "and"):
-            self.take()
-            result = self.not_expr() and result
-        return result
-
-    def not_expr(self) -> bool:
-        if self.peek() == ("kw", "not"):
-            self.take()
-            return not self.not_expr()
-        return self.check()
-
-    def check(self) -> bool:
-        kind, value = self.take()
-        if kind == "lp":
-            result = self.or_expr()
-            assert self.take()[0] == "rp"
-            return result
-        if kind == "word":
-            return self.run(self.macros[value])
-        assert kind == "field", f"unexpected {kind} {value!r}"
-        present = self.values[value]
-        op = self.take()
-        assert op[0] == "op", f"expected an operator after {value}, got {op}"
-        if op[1] == "exists":
-            return present is not None
-        if op[1] == "in":
-            items = self.list_value()
-            return present is not None and str(present) in items
-        rhs = self.take()[1]
-        if present is None:
-            return False
-        text = str(present)
-        return {
-            "=": text == rhs, "==": text == rhs, "!=": text != rhs, "contains": rhs in text,
-            "startswith": text.startswith(rhs), "endswith": text.endswith(rhs),
-        }[op[1]]
-
-    def list_value(self) -> list[str]:
-        assert self.take()[0] == "lp"
-        items: list[str] = []
-        while True:
-            kind, value = self.take()
-            if kind == "rp":
-                return items
-            if kind == "comma":
-                continue
-            items += self.lists.get(value, [value]) if kind == "word" else [value]
 
 
 def rules_files() -> list[list[dict[str, Any]]]:
