@@ -108,24 +108,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def plugin_built() -> None:
-    if not Path(default_library()).is_file():
-        pytest.skip(f"plugin library {default_library()} is not built (run `make plugin`)")
-
-
-def test_replay_through_sidecar_prints_exactly_the_expected_alerts(plugin_built: None, tmp_path: Path) -> None:
+def _replay(inputs: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], StandInFalco]:
+    """Run `ctbridge replay --falco-socket` against a stand-in Falco until the stream ends."""
     sock = tmp_path / "ingest.sock"
     port = _free_port()
     falco = StandInFalco(sock, f"http://127.0.0.1:{port}/")
     falco.start()
-    out = tmp_path / "alerts.jsonl"
-    quarantine = tmp_path / "quarantine"
     try:
         res = subprocess.run(
-            [sys.executable, "-m", "bridge", "replay", str(SEED), "--falco-socket", str(sock),
-             "--listen", f"127.0.0.1:{port}", "--end-stream", "--quiet", "0.5", "--out", str(out),
-             "--quarantine", str(quarantine)],
+            [sys.executable, "-m", "bridge", "replay", str(inputs), "--falco-socket", str(sock),
+             "--listen", f"127.0.0.1:{port}", "--end-stream", "--quiet", "0.5", *extra],
             cwd=REPO, capture_output=True, text=True, timeout=120,
         )
         falco.join(timeout=30)
@@ -134,6 +126,19 @@ def test_replay_through_sidecar_prints_exactly_the_expected_alerts(plugin_built:
     assert falco.error is None, falco.error
     assert res.returncode == 0, res.stderr
     assert not falco.is_alive(), "END from the bridge must end the plugin's stream (EOF)"
+    return res, falco
+
+
+@pytest.fixture
+def plugin_built() -> None:
+    if not Path(default_library()).is_file():
+        pytest.skip(f"plugin library {default_library()} is not built (run `make plugin`)")
+
+
+def test_replay_through_sidecar_prints_exactly_the_expected_alerts(plugin_built: None, tmp_path: Path) -> None:
+    out = tmp_path / "alerts.jsonl"
+    quarantine = tmp_path / "quarantine"
+    res, falco = _replay(SEED, tmp_path, "--out", str(out), "--quarantine", str(quarantine))
 
     # Every seed record reached the plugin exactly once, in file order (the .json.gz, then the JSONL).
     ids = [json.loads(p)["eventID"] for p in falco.events]
@@ -164,23 +169,8 @@ def test_bad_items_are_quarantined_and_the_rest_still_alerts(plugin_built: None,
     (inputs / "b_truncated.json").write_bytes(b'{"Records":[{"eventTime":"2020-10-19T17:24:16Z"')
     seed_jsonl = (SEED / "eventbridge.jsonl").read_bytes()
     (inputs / "c_events.jsonl").write_bytes(b'{"no":"time"}\n\xff\xfe not utf-8\n' + seed_jsonl)
-    sock = tmp_path / "ingest.sock"
-    port = _free_port()
-    falco = StandInFalco(sock, f"http://127.0.0.1:{port}/")
-    falco.start()
     quarantine = tmp_path / "q"
-    try:
-        res = subprocess.run(
-            [sys.executable, "-m", "bridge", "replay", str(inputs), "--falco-socket", str(sock),
-             "--listen", f"127.0.0.1:{port}", "--end-stream", "--quiet", "0.5",
-             "--quarantine", str(quarantine)],
-            cwd=REPO, capture_output=True, text=True, timeout=120,
-        )
-        falco.join(timeout=30)
-    finally:
-        falco.close()
-    assert falco.error is None, falco.error
-    assert res.returncode == 0, res.stderr
+    res, _ = _replay(inputs, tmp_path, "--quarantine", str(quarantine))
     alerts = [json.loads(line) for line in res.stdout.splitlines()]
     assert [a["rule"] for a in alerts] == ["S3 Bucket ACL Grants Public Access"]
     for name in ("a_corrupt.json.gz", "b_truncated.json", "c_events.jsonl"):
