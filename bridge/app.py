@@ -58,7 +58,7 @@ class ReplayReport:
     rules_seen: dict[str, int] = field(default_factory=dict)
 
 
-class _Collector:
+class Collector:
     """Receives alerts from any intake thread and emits them one at a time, in arrival order."""
 
     def __init__(self, emit: Callable[[Alert], None], report: ReplayReport) -> None:
@@ -78,7 +78,7 @@ class _Collector:
             self._emit(alert)
 
 
-def _parse_listen(listen: str) -> tuple[str, int]:
+def parse_listen(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit():
         raise ConfigError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:2802")
@@ -126,7 +126,7 @@ def replay(opts: ReplayOptions, emit: Callable[[Alert], None]) -> ReplayReport:
         raise ConfigError(f"plugin library {opts.plugin_path!r} not found (build it with `make plugin`)")
     target = locate(opts.falco_socket, falco_binary=opts.falco_binary, docker_image=opts.falco_image)
     report = ReplayReport(falco=_describe(target))
-    collector = _Collector(emit, report)
+    collector = Collector(emit, report)
     quarantine = Quarantine(opts.quarantine_dir)
     log.info("falco: %s", report.falco)
 
@@ -147,37 +147,41 @@ def _describe(target: FalcoTarget) -> str:
     return f"docker image {target.image}"
 
 
-def _replay_sidecar(opts: ReplayOptions, target: FalcoTarget, collector: _Collector,
+def _replay_sidecar(opts: ReplayOptions, target: FalcoTarget, collector: Collector,
                     quarantine: Quarantine, report: ReplayReport, stack: ExitStack) -> None:
     # A sidecar Falco keeps running: END would make a plugin-only Falco exit, so it is sent only
     # with --end-stream. Done means: every batch ACKed (Falco evaluated it), then no new alert
     # for `quiet` seconds.
-    received: Callable[[], int]
-    if opts.intake == "grpc":
-        if not opts.grpc_target:
-            raise ConfigError("--intake grpc with --falco-socket needs --grpc-target "
-                              "(that Falco's gRPC server, e.g. unix:///run/falco/falco.sock)")
-        grpc_intake = GrpcIntake(opts.grpc_target, collector)
-        grpc_intake.start()
-        stack.callback(grpc_intake.stop)
-        received = lambda: report.alerts + report.internal  # noqa: E731
-    else:
-        host, port = _parse_listen(opts.listen)
-        http = HttpIntake(collector, host=host, port=port)
-        http.start()
-        stack.callback(http.stop)
-        received = lambda: http.received  # noqa: E731
+    received = start_intake(opts.intake, opts.listen, opts.grpc_target, collector, report, stack)
     assert target.socket is not None
     client = stack.enter_context(PluginClient(target.socket, connect_timeout=opts.timeout))
     client.connect()
     _stream(client, _records(opts, quarantine, report), quarantine, report)
     client.wait_acked(opts.timeout)
-    _wait_quiet(received, opts.quiet)
+    wait_quiet(received, opts.quiet)
     if opts.end_stream:
         client.finish(opts.timeout)
 
 
-def _replay_launched(opts: ReplayOptions, target: FalcoTarget, collector: _Collector,
+def start_intake(intake: str, listen: str, grpc_target: str | None, collector: Collector,
+                 report: ReplayReport, stack: ExitStack) -> Callable[[], int]:
+    """Alert intake for a Falco the bridge did not launch; returns a count of alerts received."""
+    if intake == "grpc":
+        if not grpc_target:
+            raise ConfigError("--intake grpc with --falco-socket needs --grpc-target "
+                              "(that Falco's gRPC server, e.g. unix:///run/falco/falco.sock)")
+        grpc_intake = GrpcIntake(grpc_target, collector)
+        grpc_intake.start()
+        stack.callback(grpc_intake.stop)
+        return lambda: report.alerts + report.internal
+    host, port = parse_listen(listen)
+    http = HttpIntake(collector, host=host, port=port)
+    http.start()
+    stack.callback(http.stop)
+    return lambda: http.received
+
+
+def _replay_launched(opts: ReplayOptions, target: FalcoTarget, collector: Collector,
                      quarantine: Quarantine, report: ReplayReport, stack: ExitStack) -> None:
     grpc = opts.intake == "grpc"
     if grpc and target.kind == "binary":
@@ -216,7 +220,7 @@ def _replay_launched(opts: ReplayOptions, target: FalcoTarget, collector: _Colle
         raise BridgeError(f"Falco exited with status {rc}:\n{_tail(run.log_text())}")
 
 
-def _wait_quiet(counter: Callable[[], int], quiet: float) -> None:
+def wait_quiet(counter: Callable[[], int], quiet: float) -> None:
     last = counter()
     deadline = time.monotonic() + quiet
     while time.monotonic() < deadline:

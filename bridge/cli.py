@@ -1,12 +1,19 @@
-"""Command line: `ctbridge replay PATH... [--rules FILE_OR_DIR]... [--out FILE]`."""
+"""Command line.
+
+  ctbridge replay PATH... [--rules FILE_OR_DIR]... [--out FILE]   one-shot, Falco launched or a sidecar
+  ctbridge run --watch DIR --falco-socket PATH [--state FILE]      follow directories into a sidecar Falco
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -45,6 +52,23 @@ def default_rules() -> list[str]:
     return [str(_RULES_CANDIDATES[0])]
 
 
+def _add_shared(p: argparse.ArgumentParser) -> None:
+    """Options replay and run have in common: how alerts come back, where they go, bad input."""
+    p.add_argument("--out", metavar="FILE", help="write alerts here as JSON lines (default: stdout)")
+    p.add_argument("--intake", choices=("http", "grpc"), default="http",
+                   help="how alerts come back: http_output (every Falco) or gRPC (Falco <= 0.43)")
+    p.add_argument("--listen", default="127.0.0.1:2802", metavar="HOST:PORT",
+                   help="with --falco-socket: where to receive Falco's http_output")
+    p.add_argument("--grpc-target", metavar="TARGET",
+                   help="with --falco-socket and --intake grpc: that Falco's gRPC server "
+                        "(unix:///run/falco/falco.sock or HOST:PORT)")
+    p.add_argument("--quarantine", metavar="DIR", help="write unusable input items here with the reason")
+    p.add_argument("--quiet", type=float, default=2.0, metavar="SECONDS",
+                   help="with a sidecar or gRPC: wait this long without alerts before exiting")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="upper bound for connecting to the plugin and for its ACKs")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ctbridge", description=__doc__)
     p.add_argument("--version", action="version", version=f"ctbridge {__version__}")
@@ -57,7 +81,6 @@ def _parser() -> argparse.ArgumentParser:
                         "EventBridge events, or directories of them")
     r.add_argument("--rules", action="append", metavar="FILE_OR_DIR",
                    help="Falco rules file or directory (repeatable; default: the bundled rules/)")
-    r.add_argument("--out", metavar="FILE", help="write alerts here as JSON lines (default: stdout)")
     r.add_argument("--plugin", default=None, metavar="SO",
                    help="path of libctbridge.so (default: $CTBRIDGE_PLUGIN or build/plugin/libctbridge.so)")
     r.add_argument("--falco-socket", metavar="PATH",
@@ -67,19 +90,23 @@ def _parser() -> argparse.ArgumentParser:
                    help="Falco binary to launch (default: $FALCO_BINARY, then `falco` on PATH, then Docker)")
     r.add_argument("--falco-image", default=None, metavar="IMAGE",
                    help="image used when Falco runs in Docker (default: falcosecurity/falco:0.45.0)")
-    r.add_argument("--intake", choices=("http", "grpc"), default="http",
-                   help="how alerts come back: http_output (every Falco) or gRPC (Falco <= 0.43)")
-    r.add_argument("--listen", default="127.0.0.1:2802", metavar="HOST:PORT",
-                   help="with --falco-socket: where to receive Falco's http_output")
-    r.add_argument("--grpc-target", metavar="TARGET",
-                   help="with --falco-socket and --intake grpc: that Falco's gRPC server "
-                        "(unix:///run/falco/falco.sock or HOST:PORT)")
     r.add_argument("--end-stream", action="store_true",
                    help="with --falco-socket: send end-of-stream when done (a plugin-only Falco then exits)")
-    r.add_argument("--quarantine", metavar="DIR", help="write unusable input items here with the reason")
-    r.add_argument("--quiet", type=float, default=2.0, metavar="SECONDS",
-                   help="with a sidecar or gRPC: wait this long without alerts before exiting")
-    r.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS")
+    _add_shared(r)
+
+    f = sub.add_parser("run", help="follow directories of CloudTrail logs into a running Falco (sidecar)")
+    f.add_argument("--watch", action="append", required=True, metavar="DIR",
+                   help="directory to follow, recursively (repeatable)")
+    f.add_argument("--falco-socket", required=True, metavar="PATH",
+                   help="the plugin's unix socket in the running Falco")
+    f.add_argument("--state", default=os.environ.get("CTBRIDGE_STATE", "ctbridge-state.db"), metavar="FILE",
+                   help="SQLite checkpoints: how far each file is in Falco (default: $CTBRIDGE_STATE "
+                        "or ./ctbridge-state.db)")
+    f.add_argument("--poll", type=float, default=10.0, metavar="SECONDS", help="time between scans")
+    f.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
+                   help="read a file only once it has not changed for this long")
+    f.add_argument("--once", action="store_true", help="scan once, deliver, wait for the alerts, exit")
+    _add_shared(f)
     return p
 
 
@@ -89,6 +116,34 @@ def _writer(stream: IO[bytes]) -> Callable[[Alert], None]:
         stream.flush()
 
     return emit
+
+
+@contextlib.contextmanager
+def _output(path: str | None, mode: str = "wb") -> Iterator[IO[bytes]]:
+    if not path:
+        yield sys.stdout.buffer
+        return
+    with open(path, mode) as out:
+        yield out
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bridge.follow import FollowOptions, follow
+
+    opts = FollowOptions(
+        watch=args.watch, falco_socket=args.falco_socket, state=args.state, intake=args.intake,
+        listen=args.listen, grpc_target=args.grpc_target, poll=args.poll, settle=args.settle,
+        once=args.once, quiet=args.quiet, timeout=args.timeout,
+        quarantine_dir=Path(args.quarantine) if args.quarantine else None,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())  # finish the current file, commit, exit
+    with _output(args.out, "ab") as out:  # a restarted follower appends
+        report = follow(opts, _writer(out), stop)
+    log.info("delivered %d records (%d duplicates skipped, %d quarantined); %d alerts",
+             report.records, report.duplicates, report.quarantined, report.alerts)
+    return 0
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -109,16 +164,8 @@ def _replay(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         timeout=args.timeout,
     )
-    out: IO[bytes]
-    if args.out:
-        out = open(args.out, "wb")  # noqa: SIM115 - closed below
-    else:
-        out = sys.stdout.buffer
-    try:
+    with _output(args.out) as out:
         report = replay(opts, _writer(out))
-    finally:
-        if args.out:
-            out.close()
     log.info(
         "replayed %d records (%d duplicates skipped, %d quarantined); %d alerts from %s",
         report.records, report.duplicates, report.quarantined, report.alerts, report.falco,
@@ -136,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "replay":
             return _replay(args)
+        if args.command == "run":
+            return _run(args)
     except FalcoNotFound as exc:
         print(f"ctbridge: no Falco to run against.\n{exc}", file=sys.stderr)
         return 3

@@ -15,7 +15,7 @@ from bridge.sources._base import BlobError, iter_blobs
 SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 
 
-def _wanted(name: str) -> bool:
+def wanted(name: str) -> bool:
     return not name.startswith(".") and name.lower().endswith(SUFFIXES)
 
 
@@ -59,7 +59,7 @@ class _Blobs:
         children: list[Path] = []
         for name in names:
             child = directory / name
-            if child.is_dir() or _wanted(name):
+            if child.is_dir() or wanted(name):
                 children.append(child)
         self._pending.extend(reversed(children))
 
