@@ -6,7 +6,7 @@ VPY := $(VENV)/bin/python
 BUILD := build
 PLUGIN := $(BUILD)/plugin/libctbridge.so
 
-.PHONY: all deps venv plugin proto demo test test-plugin bench docs clean
+.PHONY: all deps venv plugin proto demo test bench docs clean
 
 all: plugin proto
 
@@ -38,10 +38,14 @@ demo: plugin proto
 
 test: plugin proto
 	cd $(BUILD)/plugin && ctest --output-on-failure
+	$(VPY) -m mypy bridge
 	$(VPY) -m pytest tests
 
+# Throughput benchmarks; each prints events/s and the ratio to a baseline measured in the same run.
 bench: plugin proto
-	$(VPY) bench/run.py
+	bench/run_plugin_bench.sh
+	$(VPY) bench/bench_normalize.py
+	$(VPY) bench/bench_deliver.py
 
 clean:
 	rm -rf $(BUILD) bridge/intake/falco_pb

@@ -207,7 +207,7 @@ def _replay_launched(opts: ReplayOptions, target: FalcoTarget, collector: Collec
         grpc_intake.start()
         stack.callback(grpc_intake.stop)
 
-    with PluginClient(run.socket_path, connect_timeout=opts.timeout) as client:
+    with PluginClient(str(run.socket_path), connect_timeout=opts.timeout) as client:
         client.connect()
         _stream(client, _records(opts, quarantine, report), quarantine, report)
         if grpc_intake is not None:
