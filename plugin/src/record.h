@@ -7,7 +7,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,7 +67,6 @@ public:
 
 private:
     friend struct TapeBuilder;
-    struct Parser;  // rapidjson reader kept across parses (record.cpp)
     static constexpr uint8_t kStrEsc = 1;  // str_off points into decoded_, not raw_
     static constexpr uint8_t kKeyEsc = 2;
 
@@ -85,15 +83,13 @@ private:
     std::string_view view(uint32_t off, uint32_t len, bool esc) const {
         return std::string_view((esc ? decoded_.data() : raw_.data()) + off, len);
     }
-    bool run_reader(std::string& err, bool& string_error);
 
-    std::string raw_;      // the input as given
-    std::string work_;     // copy parsed in situ (rapidjson overwrites it)
+    std::string raw_;      // the input as given, then NUL padding for the tokenizer (json_scan.h)
     std::string decoded_;  // decoded text of strings/keys that contain escapes
     std::vector<Node> nodes_;
     std::vector<uint32_t> stack_;  // open containers while parsing
     std::vector<uint32_t> last_;   // last child of each open container
-    std::unique_ptr<Parser> parser_;
+    std::vector<uint8_t> kinds_;   // the tokenizer's own stack
 };
 
 // fastjson-style best-effort unescaping of a JSON string's inner text: valid escapes are

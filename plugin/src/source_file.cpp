@@ -3,18 +3,17 @@
 // original bytes; bad input is logged, counted and skipped, never fatal.
 #include <zlib.h>
 
-#include <rapidjson/error/en.h>
-#include <rapidjson/reader.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "json_scan.h"
 #include "source.h"
 
 namespace fs = std::filesystem;
@@ -24,10 +23,6 @@ namespace {
 
 constexpr size_t kMaxFileBytes = size_t(1) << 30;  // decompressed; guards against gzip bombs
 constexpr int kLogPerKind = 10;                     // per file and kind, then one summary line
-// Iterative: no recursion, so deep nesting is safe. In situ on a scratch copy of the file: the
-// fast (SIMD) string scanning of rapidjson applies and the original bytes stay untouched.
-constexpr unsigned kParseFlags =
-    rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag;
 
 const char* const kSuffixes[] = {".json", ".json.gz", ".jsonl", ".jsonl.gz"};
 
@@ -121,109 +116,101 @@ struct Span {
     uint64_t ts;
 };
 
-// What one record's top-level eventTime / eventType look like (first occurrence wins).
+// What one record's top-level eventTime / eventType look like (first occurrence wins). The texts
+// view the file buffer, or the splitter's store when they had escapes.
 struct Keys {
     bool has_time = false, time_is_string = false, has_type = false, type_is_string = false;
-    std::string time, type;
+    std::string_view time, type;
 };
 
-// SAX handler that finds the records and their byte spans in one pass. Records are the object
-// elements of a top-level "Records" array, the elements of a top-level array, or (failing both)
-// the top-level object itself. `stream` gives byte positions: the iterative parser calls
-// StartObject/EndObject before it consumes the '{' / '}', so Tell() is at the brace itself.
-class Splitter : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Splitter> {
+// Tokenizer handler (json_scan.h) that finds the records and their byte spans in one pass.
+// Records are the object elements of a top-level "Records" array, the elements of a top-level
+// array, or (failing both) the top-level object itself.
+class Splitter {
 public:
     struct Found {
         size_t off, len;
         Keys keys;
     };
-    explicit Splitter(rapidjson::InsituStringStream& stream, size_t base) : is_(stream), base_(base) {}
+    explicit Splitter(const char* origin) : origin_(origin) {}
 
     std::vector<Found> found;
-    size_t non_objects = 0;       // elements of the records array that are not objects
+    size_t non_objects = 0;          // elements of the records array that are not objects
     bool records_not_array = false;  // a "Records" key whose value is not an array
 
-    bool StartObject() {
-        value_at(depth_);
-        if (depth_ == 0) {
-            root_object_ = true;
-            begin_record();
-        } else if (depth_ == records_depth_) {
-            begin_record();
+    bool open(bool object, const char* at) {
+        if (object) {
+            value_at(depth_);
+            if (depth_ == 0) {
+                root_object_ = true;
+                begin_record(at);
+            } else if (depth_ == records_depth_) {
+                begin_record(at);
+            }
+        } else {
+            if (depth_ == 0) {
+                records_depth_ = 1;
+            } else if (depth_ == 1 && root_object_ && records_key_pending_) {
+                records_depth_ = 2;
+                records_key_pending_ = false;
+            } else if (depth_ == records_depth_) {
+                ++non_objects;
+            }
+            value_at(depth_);
         }
         ++depth_;
         return true;
     }
-    bool EndObject(rapidjson::SizeType) {
+    void close(bool object, const char* at) {
         --depth_;
-        if (in_record_ && depth_ == record_depth()) {
-            in_record_ = false;
-            if (depth_ == 0 && (records_depth_ >= 0 || records_key_seen_)) return true;  // the wrapper
-            found.push_back({start_, pos() + 1 - start_, cur_});
-        }
-        return true;
+        if (!object || !in_record_ || depth_ != record_depth()) return;
+        in_record_ = false;
+        if (depth_ == 0 && (records_depth_ >= 0 || records_key_seen_)) return;  // the wrapper
+        const size_t end = static_cast<size_t>(at - origin_) + 1;
+        found.push_back({start_, end - start_, cur_});
     }
-    bool StartArray() {
-        if (depth_ == 0) {
-            records_depth_ = 1;
-        } else if (depth_ == 1 && root_object_ && records_key_pending_) {
-            records_depth_ = 2;
-            records_key_pending_ = false;
-        } else if (depth_ == records_depth_) {
-            ++non_objects;
-        }
-        value_at(depth_);
-        ++depth_;
-        return true;
-    }
-    bool EndArray(rapidjson::SizeType) {
-        --depth_;
-        return true;
-    }
-    bool Key(const char* s, rapidjson::SizeType n, bool) {
+    void key(const char* q0, const char* q1, bool esc) {
         pending_ = Pending::none;
-        if (depth_ == 1 && root_object_ && records_depth_ < 0 && n == 7 && std::memcmp(s, "Records", 7) == 0) {
+        const std::string_view k = text(q0, q1, esc);
+        if (depth_ == 1 && root_object_ && records_depth_ < 0 && k == "Records") {
             records_key_pending_ = records_key_seen_ = true;
-            return true;
+            return;
         }
-        if (!in_record_ || depth_ != record_depth() + 1) return true;
-        if (n == 9 && std::memcmp(s, "eventTime", 9) == 0 && !cur_.has_time) {
+        if (!in_record_ || depth_ != record_depth() + 1) return;
+        if (k == "eventTime" && !cur_.has_time) {
             cur_.has_time = true;
             pending_ = Pending::time;
-        } else if (n == 9 && std::memcmp(s, "eventType", 9) == 0 && !cur_.has_type) {
+        } else if (k == "eventType" && !cur_.has_type) {
             cur_.has_type = true;
             pending_ = Pending::type;
         }
-        return true;
     }
-    bool String(const char* s, rapidjson::SizeType n, bool) {
-        if (in_record_ && depth_ == record_depth() + 1) {
+    void string(const char* q0, const char* q1, bool esc) {
+        if (pending_ != Pending::none && in_record_ && depth_ == record_depth() + 1) {
             if (pending_ == Pending::time) {
-                cur_.time.assign(s, n);
+                cur_.time = text(q0, q1, esc);
                 cur_.time_is_string = true;
-            } else if (pending_ == Pending::type) {
-                cur_.type.assign(s, n);
+            } else {
+                cur_.type = text(q0, q1, esc);
                 cur_.type_is_string = true;
             }
         }
-        return Default();
+        scalar();
     }
-    // Numbers arrive as text (kParseNumbersAsStringsFlag); they are values, not strings.
-    bool RawNumber(const char*, rapidjson::SizeType, bool) { return Default(); }
-    bool Default() {
-        value_at(depth_);
-        if (depth_ == records_depth_ && depth_ > 0) ++non_objects;
-        return true;
-    }
+    void number(const char*, const char*) { scalar(); }
+    void literal(json::Lit, const char*) { scalar(); }
 
 private:
     enum class Pending { none, time, type };
-    size_t pos() { return base_ + is_.Tell(); }
     int record_depth() const { return records_depth_ >= 0 ? records_depth_ : 0; }
-    void begin_record() {
+    void begin_record(const char* at) {
         in_record_ = true;
-        start_ = pos();
+        start_ = static_cast<size_t>(at - origin_);
         cur_ = Keys{};
+    }
+    void scalar() {
+        value_at(depth_);
+        if (depth_ == records_depth_ && depth_ > 0) ++non_objects;
     }
     // A value arrived at `depth`: it settles any key waiting for it.
     void value_at(int depth) {
@@ -233,9 +220,16 @@ private:
         }
         pending_ = Pending::none;
     }
+    // The decoded text of a string (strict mode: its escapes are all valid).
+    std::string_view text(const char* q0, const char* q1, bool esc) {
+        const std::string_view raw(q0 + 1, static_cast<size_t>(q1 - q0 - 1));
+        if (!esc) return raw;
+        decoded_.emplace_back();
+        json::unescape_best_effort(raw, decoded_.back());
+        return decoded_.back();
+    }
 
-    rapidjson::InsituStringStream& is_;
-    size_t base_;
+    const char* origin_;  // offsets are counted from here
     int depth_ = 0;
     int records_depth_ = -1;  // depth of the values that are records' containers' elements
     bool root_object_ = false;
@@ -245,6 +239,7 @@ private:
     size_t start_ = 0;
     Keys cur_;
     Pending pending_ = Pending::none;
+    std::deque<std::string> decoded_;  // stable: Keys view these
 };
 
 // ---- the source -----------------------------------------------------------------------------
@@ -416,7 +411,7 @@ private:
             if (!spans_.empty()) return true;
         }
         std::string().swap(buf_);  // done: give the memory back before close
-        std::string().swap(scratch_);
+        std::vector<uint8_t>().swap(kinds_);
         return false;
     }
 
@@ -443,7 +438,7 @@ private:
             stats_.skipped_no_time.fetch_add(1, std::memory_order_relaxed);
             std::string why = !k.has_time ? "no eventTime"
                               : !k.time_is_string ? "eventTime is not a string"
-                                                  : "eventTime '" + k.time.substr(0, 64) + "' is not RFC 3339";
+                                                  : "eventTime '" + std::string(k.time.substr(0, 64)) + "' is not RFC 3339";
             complain(no_time, 4, where + ": skipped, " + why);
             return;
         }
@@ -467,11 +462,12 @@ private:
     void split_document(const std::string& path, bool whole) {
         size_t base = 0;
         if (buf_.size() >= 3 && std::memcmp(buf_.data(), "\xEF\xBB\xBF", 3) == 0) base = 3;  // UTF-8 BOM
-        scratch_.assign(buf_, base, std::string::npos);  // in situ parsing rewrites strings
-        rapidjson::InsituStringStream ms(&scratch_[0]);
-        Splitter sp(ms, base);
-        rapidjson::Reader reader;
-        rapidjson::ParseResult res = reader.Parse<kParseFlags>(ms, sp);
+        // The tokenizer reads padding past the end; a NUL ends the text there (or earlier).
+        const size_t size = buf_.size();
+        buf_.append(json::kPadding, '\0');
+        Splitter sp(buf_.data());
+        const json::Result res = json::scan<json::Strings::strict>(buf_.data() + base, sp, kinds_);
+        buf_.resize(size);
         Complaints no_time, no_type, too_large;
         for (size_t i = 0; i < sp.found.size(); ++i) {
             const auto& f = sp.found[i];
@@ -484,9 +480,9 @@ private:
         if (sp.non_objects > 0)
             bad_input(path, std::to_string(sp.non_objects) + " element(s) of the records array are not objects");
         // After a gzip error the JSON is cut short by design; that was reported already.
-        if (res.IsError() && whole) {
-            bad_input(path, std::string("invalid JSON at byte ") + std::to_string(res.Offset() + base) + ": " +
-                                rapidjson::GetParseError_En(res.Code()) + " (" + std::to_string(sp.found.size()) +
+        if (!res.ok() && whole) {
+            bad_input(path, std::string("invalid JSON at byte ") + std::to_string(res.offset + base) + ": " +
+                                json::err_text(res.err) + " (" + std::to_string(sp.found.size()) +
                                 " complete records before it were kept)");
         }
     }
@@ -494,13 +490,12 @@ private:
     void split_lines(const std::string& path) {
         Complaints no_time, no_type, too_large, bad;
         size_t line_no = 0, pos = 0;
-        rapidjson::Reader reader;
-        // Each line is parsed in situ in a scratch copy where '\n' ends the string.
-        scratch_ = buf_;
-        std::replace(scratch_.begin(), scratch_.end(), '\n', '\0');
-        while (pos < buf_.size()) {
+        // Each line is scanned with a NUL in place of its '\n' (restored after), padding after all.
+        const size_t size = buf_.size();
+        buf_.append(json::kPadding, '\0');
+        while (pos < size) {
             size_t nl = buf_.find('\n', pos);
-            size_t end = nl == std::string::npos ? buf_.size() : nl;
+            size_t end = nl == std::string::npos || nl > size ? size : nl;
             ++line_no;
             size_t a = pos, b = end;
             pos = end + 1;
@@ -512,14 +507,16 @@ private:
                 accept(where, a, b - a, Keys{}, no_time, no_type, too_large);
                 continue;
             }
-            rapidjson::InsituStringStream ms(&scratch_[a]);
-            Splitter sp(ms, a);
-            rapidjson::ParseResult res = reader.Parse<kParseFlags>(ms, sp);
-            if (res.IsError()) {
+            const char saved = buf_[end];
+            buf_[end] = '\0';
+            Splitter sp(buf_.data());
+            const json::Result res = json::scan<json::Strings::strict>(buf_.data() + a, sp, kinds_);
+            buf_[end] = saved;
+            if (!res.ok()) {
                 stats_.bad_inputs.fetch_add(1, std::memory_order_relaxed);
                 complain(bad, 3,
-                         where + ": invalid JSON at column " + std::to_string(res.Offset() + 1) + ": " +
-                             rapidjson::GetParseError_En(res.Code()) + "; line skipped");
+                         where + ": invalid JSON at column " + std::to_string(res.offset + 1) + ": " +
+                             json::err_text(res.err) + "; line skipped");
                 continue;
             }
             if (sp.found.size() != 1 || sp.found[0].off != a || sp.found[0].len != b - a) {
@@ -533,6 +530,7 @@ private:
         summarize(path, no_type, "eventType");
         summarize(path, too_large, "too large");
         summarize(path, bad, "invalid lines");
+        buf_.resize(size);
     }
 
     std::vector<std::string> files_;
@@ -542,7 +540,7 @@ private:
     size_t file_index_ = 0;  // next file to load
     std::string buf_;        // the current file, decompressed
     std::string chunk_;      // read buffer
-    std::string scratch_;    // copy of buf_ for in situ parsing
+    std::vector<uint8_t> kinds_;  // the tokenizer's stack
     std::vector<Span> spans_;
     size_t cursor_ = 0;
 };
