@@ -185,9 +185,11 @@ private:
                 return;
             }
             if (rc > 0) {
-                if (fds[0].revents & POLLIN) accept_clients();
+                // The current client first: a bridge that reconnects closes its old connection
+                // just before it connects again, and must not be refused as busy for that.
                 if (fds[1].fd >= 0 && (fds[1].revents & POLLOUT)) flush_out();
                 if (fds[1].fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) read_conn();
+                if (fds[0].revents & POLLIN) accept_clients();
             }
             if (state_ == State::await_hello && Clock::now() >= hello_deadline_)
                 fail_conn(proto::Err::malformed, "no HELLO within " + std::to_string(kHelloTimeoutMs) + " ms");
@@ -203,6 +205,7 @@ private:
                     log(4, std::string("accept: ") + std::strerror(errno));
                 return;
             }
+            if (conn_fd_ >= 0 && peer_gone()) read_conn();  // drains what it sent, then drops it
             if (conn_fd_ >= 0) {
                 std::string frame;
                 proto::encode_error(frame, proto::Err::busy, "busy: another client is connected");
@@ -217,6 +220,12 @@ private:
             acked_sent_ = 0;
             log(7, "client connected, waiting for HELLO");
         }
+    }
+
+    // The client hung up (it may still have unread frames in the socket buffer).
+    bool peer_gone() const {
+        pollfd p{conn_fd_, POLLRDHUP, 0};
+        return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
     }
 
     void flush_out() {
