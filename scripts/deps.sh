@@ -8,6 +8,7 @@ command -v make >/dev/null || need+=(make)
 [ -f /usr/include/rapidjson/reader.h ] || need+=(rapidjson-dev)
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 ls /usr/lib/*/libz.a >/dev/null 2>&1 || need+=(zlib1g-dev)
+ls /usr/lib/*/libdeflate.a >/dev/null 2>&1 || need+=(libdeflate-dev)
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

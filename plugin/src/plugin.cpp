@@ -91,12 +91,13 @@ void put_u32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 // Lays out every record as one contiguous Falco plugin event (falco-facts §4.4).
 void build_events(Instance& in) {
     size_t total = 0;
-    for (const auto& r : in.records) total += (CTB_EVENT_PAYLOAD_OFFSET + r.payload.size() + 7) & ~size_t(7);
+    for (const auto& r : in.records) total += (CTB_EVENT_PAYLOAD_OFFSET + r.bytes().size() + 7) & ~size_t(7);
     if (in.arena.size() < total) in.arena.resize(total);
     in.events.clear();
     uint8_t* p = in.arena.data();
     for (const auto& r : in.records) {
-        const uint32_t n = static_cast<uint32_t>(r.payload.size());
+        const std::string_view bytes = r.bytes();
+        const uint32_t n = static_cast<uint32_t>(bytes.size());
         ss_plugin_event hdr;
         hdr.ts = r.ts_ns;
         hdr.tid = UINT64_MAX;
@@ -107,7 +108,7 @@ void build_events(Instance& in) {
         put_u32(p + 26, 4);
         put_u32(p + 30, n);
         put_u32(p + 34, kPluginId);
-        std::memcpy(p + CTB_EVENT_PAYLOAD_OFFSET, r.payload.data(), n);
+        std::memcpy(p + CTB_EVENT_PAYLOAD_OFFSET, bytes.data(), n);
         in.events.push_back(reinterpret_cast<ss_plugin_event*>(p));
         p += (CTB_EVENT_PAYLOAD_OFFSET + n + 7) & ~size_t(7);
     }

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ctb {
@@ -33,10 +34,14 @@ struct Stats {
     std::atomic<uint64_t> connections{0};      // unix://
 };
 
-// One record ready for Falco: payload is exactly one CloudTrail record JSON object.
+// One record ready for Falco: exactly one CloudTrail record JSON object, either owned (payload)
+// or, to save a copy, a view into the source's own buffer (view), valid until the source's next
+// call of next(). The glue copies bytes() into Falco's event buffer.
 struct Record {
     uint64_t ts_ns = 0;
     std::string payload;
+    std::string_view view;
+    std::string_view bytes() const { return view.data() ? view : std::string_view(payload); }
 };
 
 enum class Rc { ok, timeout, eof, failure };
