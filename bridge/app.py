@@ -45,6 +45,7 @@ class ReplayOptions:
     quarantine_dir: Path | None = None
     quiet: float = 2.0  # sidecar and gRPC: wait this long without alerts after the last ACK
     timeout: float = 600.0
+    read_workers: int = 2  # processes that decompress and parse files; 1 = in this process
 
 
 @dataclass
@@ -98,7 +99,7 @@ def _check_inputs(opts: ReplayOptions) -> None:
 
 def _records(opts: ReplayOptions, quarantine: Quarantine, report: ReplayReport) -> Iterator[Record]:
     dedup = Dedup()
-    for item in iter_local_records(opts.paths):
+    for item in iter_local_records(opts.paths, workers=opts.read_workers):
         if isinstance(item, BadItem):
             quarantine.put(item)
             continue

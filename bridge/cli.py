@@ -90,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="Falco binary to launch (default: $FALCO_BINARY, then `falco` on PATH, then Docker)")
     r.add_argument("--falco-image", default=None, metavar="IMAGE",
                    help="image used when Falco runs in Docker (default: falcosecurity/falco:0.45.0)")
+    r.add_argument("--read-workers", type=int, default=2, metavar="N",
+                   help="processes that decompress and parse the input files (default 2; 1 = none)")
     r.add_argument("--end-stream", action="store_true",
                    help="with --falco-socket: send end-of-stream when done (a plugin-only Falco then exits)")
     _add_shared(r)
@@ -160,6 +162,7 @@ def _replay(args: argparse.Namespace) -> int:
         listen=args.listen,
         grpc_target=args.grpc_target,
         end_stream=args.end_stream,
+        read_workers=args.read_workers,
         quarantine_dir=Path(args.quarantine) if args.quarantine else None,
         quiet=args.quiet,
         timeout=args.timeout,

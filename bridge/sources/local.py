@@ -9,6 +9,7 @@ from pathlib import Path
 from bridge.errors import ConfigError
 from bridge.model import BadItem, Blob, Record
 from bridge.normalize.logfile import records_from_blob
+from bridge.normalize.parallel import ParallelNormalizer
 from bridge.sources._base import BlobError, iter_blobs
 
 # Only these are picked up when walking a directory; a file named explicitly is read whatever its name.
@@ -82,10 +83,16 @@ class LocalSource:
         pass  # nothing held open between blobs
 
 
-def iter_local_records(paths: Sequence[str | Path]) -> Iterator[Record | BadItem]:
-    """Local source + normalize: every record under paths, and every problem as a BadItem."""
+def iter_local_records(paths: Sequence[str | Path], workers: int = 1) -> Iterator[Record | BadItem]:
+    """Local source + normalize: every record under paths, and every problem as a BadItem.
+
+    With workers > 1, files are normalized in that many processes (same order, same items)."""
     source = LocalSource(paths)
     try:
+        if workers > 1:
+            with ParallelNormalizer(workers) as pool:
+                yield from pool.records(iter_blobs(source))
+            return
         for item in iter_blobs(source):
             if isinstance(item, BadItem):
                 yield item
