@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bridge.deliver.socket_client import PluginClient
 from bridge.errors import BridgeError, ConfigError, InputError
-from bridge.falco.locate import FalcoTarget, falco_version, has_grpc_output, locate
+from bridge.falco.locate import FalcoTarget, has_grpc_output, image_tag_version, locate, target_version
 from bridge.falco.runner import FalcoRun
 from bridge.intake.grpc import GrpcIntake
 from bridge.intake.http import HttpIntake
@@ -185,12 +185,14 @@ def start_intake(intake: str, listen: str, grpc_target: str | None, collector: C
 def _replay_launched(opts: ReplayOptions, target: FalcoTarget, collector: Collector,
                      quarantine: Quarantine, report: ReplayReport, stack: ExitStack) -> None:
     grpc = opts.intake == "grpc"
-    if grpc and target.kind == "binary":
-        assert target.binary is not None
-        version = falco_version(target.binary)
+    if grpc:
+        # Image tags say their version; otherwise ask Falco itself (a binary, or an untagged image).
+        version = image_tag_version(target.image) if target.kind == "docker" and target.image else None
+        version = version or target_version(target)
         if not has_grpc_output(version):
             raise ConfigError(f"Falco {'.'.join(map(str, version))} has no gRPC output "
-                              "(removed in 0.44.0); use --intake http")
+                              "(removed in 0.44.0); use --intake http, or --falco-image "
+                              "falcosecurity/falco:0.43.1")
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ctbridge-")))
     http: HttpIntake | None = None
     if not grpc:

@@ -55,3 +55,16 @@ def test_bad_log_level() -> None:
     res = run_cli("--log-level", "loud", "replay", "x")
     assert res.returncode == 2
     assert "unknown log level" in res.stderr
+
+
+def test_grpc_intake_on_a_falco_without_grpc_is_refused_before_launch(tmp_path: Path) -> None:
+    # Stands in for `falco --version` of a 0.45 binary; real binaries: tests/integration.
+    falco = tmp_path / "falco"
+    falco.write_text("#!/bin/sh\n[ \"$1\" = --version ] && echo 'Falco version: 0.45.0 (x86_64)' && exit 0\nexit 9\n")
+    falco.chmod(0o755)
+    plugin = tmp_path / "libctbridge.so"
+    plugin.write_bytes(b"\x7fELF")
+    res = run_cli("replay", str(REPO / "samples" / "seed"), "--plugin", str(plugin), "--intake", "grpc",
+                  env_extra={"FALCO_BINARY": str(falco)}, path=str(tmp_path))
+    assert res.returncode == 2, res.stderr
+    assert "0.45.0 has no gRPC output" in res.stderr
