@@ -20,6 +20,7 @@ from bridge.falco.locate import FalcoTarget, has_grpc_output, image_tag_version,
 from bridge.falco.runner import FalcoRun
 from bridge.intake.grpc import GrpcIntake
 from bridge.intake.http import HttpIntake
+from bridge.intake.tls import GrpcTls, TlsConfig
 from bridge.model import Alert, BadItem, Record
 from bridge.normalize.dedup import Dedup
 from bridge.normalize.quarantine import Quarantine
@@ -41,6 +42,8 @@ class ReplayOptions:
     intake: str = "http"  # "http" (every Falco) or "grpc" (Falco <= 0.43)
     listen: str = "127.0.0.1:2802"  # sidecar mode: where that Falco's http_output posts
     grpc_target: str | None = None  # sidecar mode with --intake grpc: that Falco's gRPC server
+    http_tls: TlsConfig | None = None  # sidecar mode: serve the http_output receiver over HTTPS
+    grpc_tls: GrpcTls | None = None  # sidecar mode: mTLS to a gRPC server on TCP
     end_stream: bool = False  # sidecar mode: send END when done, so a plugin-only Falco exits
     quarantine_dir: Path | None = None
     quiet: float = 2.0  # sidecar and gRPC: wait this long without alerts after the last ACK
@@ -153,7 +156,8 @@ def _replay_sidecar(opts: ReplayOptions, target: FalcoTarget, collector: Collect
     # A sidecar Falco keeps running: END would make a plugin-only Falco exit, so it is sent only
     # with --end-stream. Done means: every batch ACKed (Falco evaluated it), then no new alert
     # for `quiet` seconds.
-    received = start_intake(opts.intake, opts.listen, opts.grpc_target, collector, report, stack)
+    received = start_intake(opts.intake, opts.listen, opts.grpc_target, collector, report, stack,
+                            http_tls=opts.http_tls, grpc_tls=opts.grpc_tls)
     assert target.socket is not None
     client = stack.enter_context(PluginClient(target.socket, connect_timeout=opts.timeout))
     client.connect()
@@ -165,18 +169,25 @@ def _replay_sidecar(opts: ReplayOptions, target: FalcoTarget, collector: Collect
 
 
 def start_intake(intake: str, listen: str, grpc_target: str | None, collector: Collector,
-                 report: ReplayReport, stack: ExitStack) -> Callable[[], int]:
+                 report: ReplayReport, stack: ExitStack, *, http_tls: TlsConfig | None = None,
+                 grpc_tls: GrpcTls | None = None) -> Callable[[], int]:
     """Alert intake for a Falco the bridge did not launch; returns a count of alerts received."""
     if intake == "grpc":
         if not grpc_target:
             raise ConfigError("--intake grpc with --falco-socket needs --grpc-target "
                               "(that Falco's gRPC server, e.g. unix:///run/falco/falco.sock)")
-        grpc_intake = GrpcIntake(grpc_target, collector)
+        if not grpc_target.startswith("unix:") and grpc_tls is None:
+            raise ConfigError(f"--grpc-target {grpc_target}: Falco's gRPC server on TCP requires mTLS; "
+                              "give --grpc-ca, --grpc-cert and --grpc-key (or use its unix socket)")
+        grpc_intake = GrpcIntake(grpc_target, collector, tls=grpc_tls)
         grpc_intake.start()
         stack.callback(grpc_intake.stop)
         return lambda: report.alerts + report.internal
     host, port = parse_listen(listen)
-    http = HttpIntake(collector, host=host, port=port)
+    if http_tls is None and host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("receiving alerts over plain HTTP on %s: use --tls-cert/--tls-key where traffic "
+                    "leaves the pod", listen)
+    http = HttpIntake(collector, host=host, port=port, tls=http_tls)
     http.start()
     stack.callback(http.stop)
     return lambda: http.received

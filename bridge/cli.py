@@ -21,6 +21,7 @@ import orjson
 
 from bridge import __version__
 from bridge.errors import BridgeError, ConfigError, FalcoNotFound
+from bridge.intake.tls import GrpcTls, TlsConfig
 from bridge.model import Alert
 from bridge.telemetry import logs
 
@@ -62,6 +63,13 @@ def _add_shared(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grpc-target", metavar="TARGET",
                    help="with --falco-socket and --intake grpc: that Falco's gRPC server "
                         "(unix:///run/falco/falco.sock or HOST:PORT)")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve the http_output receiver over HTTPS with this cert")
+    p.add_argument("--tls-key", metavar="PEM", help="the key of --tls-cert")
+    p.add_argument("--tls-client-ca", metavar="PEM",
+                   help="require client certificates signed by this CA (Falco's http_output mtls)")
+    p.add_argument("--grpc-ca", metavar="PEM", help="gRPC over TCP: the CA that signed Falco's server cert")
+    p.add_argument("--grpc-cert", metavar="PEM", help="gRPC over TCP: our client cert (Falco requires mTLS)")
+    p.add_argument("--grpc-key", metavar="PEM", help="gRPC over TCP: the key of --grpc-cert")
     p.add_argument("--quarantine", metavar="DIR", help="write unusable input items here with the reason")
     p.add_argument("--quiet", type=float, default=2.0, metavar="SECONDS",
                    help="with a sidecar or gRPC: wait this long without alerts before exiting")
@@ -120,6 +128,21 @@ def _writer(stream: IO[bytes]) -> Callable[[Alert], None]:
     return emit
 
 
+def _tls(args: argparse.Namespace) -> tuple[TlsConfig | None, GrpcTls | None]:
+    """The intake TLS settings; a partial set is an error naming what is missing."""
+    http_tls = grpc_tls = None
+    if args.tls_cert or args.tls_key or args.tls_client_ca:
+        if not (args.tls_cert and args.tls_key):
+            raise ConfigError("--tls-cert and --tls-key go together (and --tls-client-ca needs both)")
+        http_tls = TlsConfig(args.tls_cert, args.tls_key, args.tls_client_ca)
+    given = [args.grpc_ca, args.grpc_cert, args.grpc_key]
+    if any(given):
+        if not all(given):
+            raise ConfigError("--grpc-ca, --grpc-cert and --grpc-key go together (Falco's gRPC is mTLS)")
+        grpc_tls = GrpcTls(args.grpc_ca, args.grpc_cert, args.grpc_key)
+    return http_tls, grpc_tls
+
+
 @contextlib.contextmanager
 def _output(path: str | None, mode: str = "wb") -> Iterator[IO[bytes]]:
     if not path:
@@ -132,7 +155,9 @@ def _output(path: str | None, mode: str = "wb") -> Iterator[IO[bytes]]:
 def _run(args: argparse.Namespace) -> int:
     from bridge.follow import FollowOptions, follow
 
+    http_tls, grpc_tls = _tls(args)
     opts = FollowOptions(
+        http_tls=http_tls, grpc_tls=grpc_tls,
         watch=args.watch, falco_socket=args.falco_socket, state=args.state, intake=args.intake,
         listen=args.listen, grpc_target=args.grpc_target, poll=args.poll, settle=args.settle,
         once=args.once, quiet=args.quiet, timeout=args.timeout,
@@ -151,7 +176,9 @@ def _run(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from bridge.app import DEFAULT_IMAGE, ReplayOptions, replay
 
+    http_tls, grpc_tls = _tls(args)
     opts = ReplayOptions(
+        http_tls=http_tls, grpc_tls=grpc_tls,
         paths=args.paths,
         rules=args.rules or default_rules(),
         plugin_path=args.plugin or default_plugin(),

@@ -22,6 +22,7 @@ from bridge.app import Collector, ReplayReport, start_intake, wait_quiet
 from bridge.deliver.checkpoints import Checkpoints
 from bridge.deliver.socket_client import PluginClient
 from bridge.errors import ConfigError, InputError
+from bridge.intake.tls import GrpcTls, TlsConfig
 from bridge.model import Alert, BadItem, Blob
 from bridge.normalize.dedup import Dedup
 from bridge.normalize.logfile import records_from_blob
@@ -39,6 +40,8 @@ class FollowOptions:
     intake: str = "http"
     listen: str = "127.0.0.1:2802"
     grpc_target: str | None = None
+    http_tls: TlsConfig | None = None
+    grpc_tls: GrpcTls | None = None
     poll: float = 10.0  # seconds between directory scans
     settle: float = 2.0  # a file modified more recently than this is read on a later scan
     once: bool = False  # scan once, deliver, wait for the ACKs and alerts, exit
@@ -110,7 +113,8 @@ def follow(opts: FollowOptions, emit: Callable[[Alert], None], stop: threading.E
     with ExitStack() as stack:
         checkpoints = Checkpoints(opts.state)
         stack.callback(checkpoints.close)
-        received = start_intake(opts.intake, opts.listen, opts.grpc_target, collector, report, stack)
+        received = start_intake(opts.intake, opts.listen, opts.grpc_target, collector, report, stack,
+                                http_tls=opts.http_tls, grpc_tls=opts.grpc_tls)
         progress = _Progress(checkpoints)
         client = stack.enter_context(
             PluginClient(opts.falco_socket, connect_timeout=opts.timeout, on_ack=progress.on_ack))

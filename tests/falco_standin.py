@@ -13,6 +13,7 @@ import datetime
 import json
 import re
 import socket
+import ssl
 import threading
 import urllib.request
 from pathlib import Path
@@ -45,8 +46,9 @@ def _iso(ts: int) -> str:
 class StandInFalco(threading.Thread):
     """Plugin source + rules + http_output, the way a plugin-only Falco uses them."""
 
-    def __init__(self, socket_path: Path, listen_url: str) -> None:
+    def __init__(self, socket_path: Path, listen_url: str, ssl_context: ssl.SSLContext | None = None) -> None:
         super().__init__(daemon=True)
+        self.ssl_context = ssl_context  # like http_output's ca_cert / mtls client cert
         self.state = PluginLib(default_library()).init("")
         self.instance = self.state.open(f"unix://{socket_path}")
         self.url = listen_url
@@ -90,7 +92,7 @@ class StandInFalco(threading.Thread):
         req = urllib.request.Request(self.url, data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json",
                                               "User-Agent": "falcosecurity/falco"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=10, context=self.ssl_context) as resp:
             assert resp.status == 200
 
     def close(self) -> None:

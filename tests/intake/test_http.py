@@ -5,10 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from pki import client_context, make_pki
 
 from bridge.errors import ConfigError
 from bridge.intake.http import HttpIntake
@@ -268,31 +267,9 @@ def test_stop_frees_the_port_and_is_idempotent(sink: Sink) -> None:
 
 # --- TLS ---------------------------------------------------------------------------------------
 
-def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl CLI is not installed; it makes the test certificates")
-    d = tmp_path_factory.mktemp("pki")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test-ca", cwd=d)
-    (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    (d / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
-    for who in ("server", "client"):
-        openssl("req", *ec, "-keyout", f"{who}.key", "-out", f"{who}.csr", "-subj", f"/CN={who}", cwd=d)
-        openssl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-                "-out", f"{who}.pem", "-days", "2", "-extfile", f"{who}.ext", cwd=d)
-    return d
-
-
-def client_context(pki: Path, with_cert: bool) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
-    if with_cert:
-        ctx.load_cert_chain(str(pki / "client.pem"), str(pki / "client.key"))
-    return ctx
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def test_https(pki: Path, sink: Sink) -> None:
