@@ -7,22 +7,19 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
 
-import orjson
 
 from bridge import __version__
 from bridge.errors import BridgeError, ConfigError, FalcoNotFound
 from bridge.intake.tls import GrpcTls, TlsConfig
-from bridge.model import Alert
+from bridge.sinks.jsonlines import JsonLinesSink
 from bridge.telemetry import logs
 
 log = logging.getLogger("ctbridge")
@@ -120,14 +117,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _writer(stream: IO[bytes]) -> Callable[[Alert], None]:
-    def emit(alert: Alert) -> None:
-        stream.write(orjson.dumps(alert.to_dict()) + b"\n")
-        stream.flush()
-
-    return emit
-
-
 def _tls(args: argparse.Namespace) -> tuple[TlsConfig | None, GrpcTls | None]:
     """The intake TLS settings; a partial set is an error naming what is missing."""
     http_tls = grpc_tls = None
@@ -141,15 +130,6 @@ def _tls(args: argparse.Namespace) -> tuple[TlsConfig | None, GrpcTls | None]:
             raise ConfigError("--grpc-ca, --grpc-cert and --grpc-key go together (Falco's gRPC is mTLS)")
         grpc_tls = GrpcTls(args.grpc_ca, args.grpc_cert, args.grpc_key)
     return http_tls, grpc_tls
-
-
-@contextlib.contextmanager
-def _output(path: str | None, mode: str = "wb") -> Iterator[IO[bytes]]:
-    if not path:
-        yield sys.stdout.buffer
-        return
-    with open(path, mode) as out:
-        yield out
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -166,8 +146,8 @@ def _run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())  # finish the current file, commit, exit
-    with _output(args.out, "ab") as out:  # a restarted follower appends
-        report = follow(opts, _writer(out), stop)
+    with JsonLinesSink(args.out, append=True) as sink:  # a restarted follower appends
+        report = follow(opts, sink, stop)
     log.info("delivered %d records (%d duplicates skipped, %d quarantined); %d alerts",
              report.records, report.duplicates, report.quarantined, report.alerts)
     return 0
@@ -194,8 +174,8 @@ def _replay(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         timeout=args.timeout,
     )
-    with _output(args.out) as out:
-        report = replay(opts, _writer(out))
+    with JsonLinesSink(args.out) as sink:
+        report = replay(opts, sink)
     log.info(
         "replayed %d records (%d duplicates skipped, %d quarantined); %d alerts from %s",
         report.records, report.duplicates, report.quarantined, report.alerts, report.falco,

@@ -1,1 +1,1 @@
-"""sinks stage."""
+"""Sinks: where alerts go, one file per destination."""
