@@ -13,6 +13,8 @@ import datetime
 import json
 import re
 import socket
+import subprocess
+import sys
 import ssl
 import threading
 import urllib.request
@@ -108,3 +110,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def replay_with_standin(inputs: Path, tmp_path: Path, *extra: str, https: ssl.SSLContext | None = None,
+                        ) -> tuple[subprocess.CompletedProcess[str], StandInFalco]:
+    """Run `ctbridge replay --falco-socket ... --end-stream` against a stand-in Falco until the
+    stream ends (https: post alerts over HTTPS with this client context)."""
+    sock = tmp_path / "ingest.sock"
+    port = free_port()
+    falco = StandInFalco(sock, f"{'https' if https else 'http'}://127.0.0.1:{port}/", https)
+    falco.start()
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "bridge", "replay", str(inputs), "--falco-socket", str(sock),
+             "--listen", f"127.0.0.1:{port}", "--end-stream", "--quiet", "0.5", *extra],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )
+        falco.join(timeout=30)
+    finally:
+        falco.close()
+    assert falco.error is None, falco.error
+    assert res.returncode == 0, res.stderr
+    assert not falco.is_alive(), "END from the bridge must end the plugin's stream (EOF)"
+    return res, falco

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from falco_standin import StandInFalco, free_port
+from falco_standin import replay_with_standin
 from pki import client_context, make_pki
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,22 +22,9 @@ SEED = REPO / "samples" / "seed"
 
 def test_https_receiver_with_client_certificates(plugin_built: None, tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
-    sock, port = tmp_path / "ingest.sock", free_port()
-    falco = StandInFalco(sock, f"https://127.0.0.1:{port}/", client_context(pki, with_cert=True))
-    falco.start()
-    try:
-        res = subprocess.run(
-            [sys.executable, "-m", "bridge", "replay", str(SEED / "eventbridge.jsonl"), "--falco-socket", str(sock),
-             "--listen", f"127.0.0.1:{port}", "--end-stream", "--quiet", "0.5",
-             "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
-             "--tls-client-ca", str(pki / "ca.pem")],
-            cwd=REPO, capture_output=True, text=True, timeout=120,
-        )
-        falco.join(timeout=30)
-    finally:
-        falco.close()
-    assert falco.error is None, falco.error
-    assert res.returncode == 0, res.stderr
+    res, _ = replay_with_standin(
+        SEED / "eventbridge.jsonl", tmp_path, "--tls-cert", str(pki / "server.pem"), "--tls-key",
+        str(pki / "server.key"), "--tls-client-ca", str(pki / "ca.pem"), https=client_context(pki, with_cert=True))
     assert [json.loads(line)["rule"] for line in res.stdout.splitlines()] == ["S3 Bucket ACL Grants Public Access"]
 
 

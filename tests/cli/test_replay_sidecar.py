@@ -7,43 +7,20 @@ real rules, real HTTP); real Falco runs the same replay in tests/integration/tes
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
-from falco_standin import StandInFalco, free_port
+from falco_standin import replay_with_standin
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "samples" / "seed"
 EXPECTED = yaml.safe_load((SEED / "expected_alerts.yaml").read_text(encoding="utf-8"))
 
 
-def _replay(inputs: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], StandInFalco]:
-    """Run `ctbridge replay --falco-socket` against a stand-in Falco until the stream ends."""
-    sock = tmp_path / "ingest.sock"
-    port = free_port()
-    falco = StandInFalco(sock, f"http://127.0.0.1:{port}/")
-    falco.start()
-    try:
-        res = subprocess.run(
-            [sys.executable, "-m", "bridge", "replay", str(inputs), "--falco-socket", str(sock),
-             "--listen", f"127.0.0.1:{port}", "--end-stream", "--quiet", "0.5", *extra],
-            cwd=REPO, capture_output=True, text=True, timeout=120,
-        )
-        falco.join(timeout=30)
-    finally:
-        falco.close()
-    assert falco.error is None, falco.error
-    assert res.returncode == 0, res.stderr
-    assert not falco.is_alive(), "END from the bridge must end the plugin's stream (EOF)"
-    return res, falco
-
-
 def test_replay_through_sidecar_prints_exactly_the_expected_alerts(plugin_built: None, tmp_path: Path) -> None:
     out = tmp_path / "alerts.jsonl"
     quarantine = tmp_path / "quarantine"
-    res, falco = _replay(SEED, tmp_path, "--out", str(out), "--quarantine", str(quarantine))
+    res, falco = replay_with_standin(SEED, tmp_path, "--out", str(out), "--quarantine", str(quarantine))
 
     # Every seed record reached the plugin exactly once, in file order (the .json.gz, then the JSONL).
     ids = [json.loads(p)["eventID"] for p in falco.events]
@@ -75,7 +52,7 @@ def test_bad_items_are_quarantined_and_the_rest_still_alerts(plugin_built: None,
     seed_jsonl = (SEED / "eventbridge.jsonl").read_bytes()
     (inputs / "c_events.jsonl").write_bytes(b'{"no":"time"}\n\xff\xfe not utf-8\n' + seed_jsonl)
     quarantine = tmp_path / "q"
-    res, _ = _replay(inputs, tmp_path, "--quarantine", str(quarantine))
+    res, _ = replay_with_standin(inputs, tmp_path, "--quarantine", str(quarantine))
     alerts = [json.loads(line) for line in res.stdout.splitlines()]
     assert [a["rule"] for a in alerts] == ["S3 Bucket ACL Grants Public Access"]
     for name in ("a_corrupt.json.gz", "b_truncated.json", "c_events.jsonl"):
