@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for plugin_abi
 
-from plugin_abi import PluginLib, default_library  # noqa: E402
+from plugin_abi import PluginLib, PluginState, default_library  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # plugin_samples
 
@@ -29,3 +29,11 @@ def plugin_lib() -> PluginLib:
 @pytest.fixture
 def record_factory() -> Callable[..., dict[str, Any]]:
     return make_record
+
+
+@pytest.fixture
+def state(plugin_lib: PluginLib) -> Iterator[PluginState]:
+    """A fresh plugin state per test (plugin_init with the default config)."""
+    st = plugin_lib.init()
+    yield st
+    st.destroy()

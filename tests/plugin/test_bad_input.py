@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from plugin_abi import SS_PLUGIN_EOF, Event, PluginError, PluginLib, PluginState
 from plugin_samples import log_file_text, make_record, ts_of
-
-
-@pytest.fixture
-def state(plugin_lib: PluginLib) -> Iterator[PluginState]:
-    st = plugin_lib.init()
-    yield st
-    st.destroy()
 
 
 def read_all(state: PluginState, target: Path) -> list[Event]:

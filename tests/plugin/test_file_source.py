@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ from plugin_abi import (
     PluginState,
 )
 from plugin_samples import log_file_text, make_record, ts_of
-
-
-@pytest.fixture
-def state(plugin_lib: PluginLib) -> Iterator[PluginState]:
-    st = plugin_lib.init()
-    yield st
-    st.destroy()
 
 
 def read_all(state: PluginState, params: str) -> list[Event]:
