@@ -43,11 +43,41 @@ bool read_uint(const rapidjson::Value& v, const char* key, uint64_t lo, uint64_t
     return true;
 }
 
-// "0600", "660": three octal digits, with an optional leading 0; no setuid/sticky bits.
+// Falco turns a YAML init_config map into JSON with yaml-cpp, which reads every scalar that looks
+// like a number as one, with C++ base detection: `socketMode: "0660"`, '0660' and 0660 all arrive
+// as the integer 432 (0o660), and `660` as the integer 660. Only a JSON-string init_config keeps
+// the string. So the mode is accepted as:
+//   - a string of octal digits, "0660" or "660";
+//   - an integer up to 0777, the permission bits themselves (what Falco makes of "0660");
+//   - an integer 512..777 whose decimal digits are all octal ("660" written without the zero).
+//     Every mode a socket can use (owner needs write to connect) spells above 511 that way.
 bool read_mode(const rapidjson::Value& v, uint32_t& out, std::string& err) {
     const char* key = "socketMode";
+    if (v.IsInt64() || v.IsUint64()) {
+        int64_t n = v.IsInt64() ? v.GetInt64() : -1;
+        if (n >= 0 && n <= 0777) {
+            out = static_cast<uint32_t>(n);
+            return true;
+        }
+        if (n > 0777 && n <= 777) {
+            uint32_t mode = 0;
+            bool octal_digits = true;
+            for (int64_t scale = 100; scale > 0; scale /= 10) {
+                int64_t d = (n / scale) % 10;
+                if (d > 7) octal_digits = false;
+                mode = mode * 8 + static_cast<uint32_t>(d);
+            }
+            if (octal_digits) {
+                out = mode;
+                return true;
+            }
+        }
+        err = std::string("init_config: '") + key + "' must be a permission mode like 0660 (octal), got " +
+              (v.IsInt64() ? std::to_string(v.GetInt64()) : std::to_string(v.GetUint64()));
+        return false;
+    }
     if (!v.IsString()) {
-        err = std::string("init_config: '") + key + "' must be a string of octal digits like \"0660\", got " +
+        err = std::string("init_config: '") + key + "' must be octal digits like 0660 or \"0660\", got " +
               type_name(v);
         return false;
     }

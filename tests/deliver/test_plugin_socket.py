@@ -276,6 +276,22 @@ def test_plugin_limits_reach_the_client(sock_path: str) -> None:
         falco.close()
 
 
+# What Falco hands the plugin for each way a user writes socketMode: a YAML map goes through
+# yaml-cpp, which reads "0660", '0660' and 0660 as the octal integer 432 and 660 as decimal 660;
+# only a JSON-string init_config keeps "0660" a string (tests/integration checks Falco itself).
+@pytest.mark.parametrize(
+    ("mode", "want"),
+    [(432, 0o660), (384, 0o600), (660, 0o660), (640, 0o640), (777, 0o777), ("0660", 0o660), ("660", 0o660),
+     ("0600", 0o600)],
+)
+def test_socket_mode_in_every_form_falco_delivers(sock_path: str, mode: int | str, want: int) -> None:
+    falco = Falco(sock_path, {"socketMode": mode})
+    try:
+        assert Path(sock_path).stat().st_mode & 0o777 == want
+    finally:
+        falco.close()
+
+
 def test_socket_file_lives_with_the_instance(sock_path: str) -> None:
     falco = Falco(sock_path, {"socketMode": "0660"})
     try:

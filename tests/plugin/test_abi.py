@@ -139,6 +139,8 @@ def test_init_schema(plugin_lib: PluginLib) -> None:
     }
     batch = schema["properties"]["maxBatchEvents"]
     assert (batch["type"], batch["minimum"], batch["maximum"]) == ("integer", 1, 65536)
+    # Falco's YAML conversion turns "0660" into a number, so the schema must admit both.
+    assert schema["properties"]["socketMode"]["type"] == ["string", "integer"]
 
 
 @pytest.mark.parametrize(
@@ -164,7 +166,10 @@ def test_init_accepts_good_config(plugin_lib: PluginLib, config: str) -> None:
         ('{"maxBatchEvents": 1.5}', ["maxBatchEvents", "integer"]),
         ('{"idleTimeoutMs": -1}', ["idleTimeoutMs", "between 0 and 10000"]),
         ('{"maxRecordBytes": 100}', ["maxRecordBytes", "between 1024"]),
-        ('{"socketMode": 660}', ["socketMode", "string"]),
+        ('{"socketMode": 680}', ["socketMode", "0660", "680"]),
+        ('{"socketMode": 1000}', ["socketMode", "1000"]),
+        ('{"socketMode": -1}', ["socketMode", "-1"]),
+        ('{"socketMode": true}', ["socketMode", "boolean"]),
         ('{"socketMode": "0999"}', ["socketMode", "0999"]),
         ('{"socketMode": "04755"}', ["socketMode", "octal"]),
         ('{"skipInsights": "yes"}', ["skipInsights", "boolean"]),
