@@ -8,7 +8,7 @@ PLUGIN := $(BUILD)/plugin/libctbridge.so
 
 .PHONY: all deps venv plugin proto demo test bench docs clean
 
-all: plugin proto
+all: plugin venv
 
 # System packages for the plugin build (Debian/Ubuntu); skipped when already present.
 deps:
@@ -33,19 +33,19 @@ docs: plugin
 	$(VPY) plugin/gen_fields_doc.py $(PLUGIN) > docs/fields.md
 
 # Replays the bundled seed scenario through the plugin in a real Falco and prints the alerts.
-demo: plugin proto
+demo: plugin venv
 	$(VENV)/bin/ctbridge replay samples/seed --plugin $(PLUGIN)
 
-test: plugin proto
+test: plugin venv
 	cd $(BUILD)/plugin && ctest --output-on-failure
 	$(VPY) -m mypy bridge
 	$(VPY) -m pytest tests
 
 # Throughput benchmarks; each prints events/s and the ratio to a baseline measured in the same run.
-bench: plugin proto
+bench: plugin venv
 	bench/run_plugin_bench.sh
 	$(VPY) bench/bench_normalize.py
 	$(VPY) bench/bench_deliver.py
 
 clean:
-	rm -rf $(BUILD) bridge/intake/falco_pb
+	rm -rf $(BUILD)

@@ -21,10 +21,11 @@ from typing import IO, Any, Self
 
 import yaml
 
+from bridge import resources
 from bridge.errors import BridgeError, ConfigError
 from bridge.falco.locate import FalcoTarget
 
-CONFIG_DIR_ENV = "CTBRIDGE_FALCO_CONFIG_DIR"
+CONFIG_DIR_ENV = resources.FALCO_CONFIG_ENV
 PLUGIN_NAME = "ctbridge"
 START_TIMEOUT_S = 120.0  # generous: a cold `docker run` can take a while before Falco starts
 STOP_GRACE_S = 10.0
@@ -35,15 +36,8 @@ BASE_ARGS = ("-o", "engine.kind=nodriver", "--disable-source", "syscall")
 
 
 def config_dir() -> Path:
-    """falco_config/: $CTBRIDGE_FALCO_CONFIG_DIR, else next to the source tree, else in the CWD."""
-    env = os.environ.get(CONFIG_DIR_ENV)
-    candidates = [Path(env)] if env else []
-    candidates += [Path(__file__).resolve().parents[2] / "falco_config", Path.cwd() / "falco_config"]
-    for candidate in candidates:
-        if (candidate / "falco.yaml").is_file():
-            return candidate
-    tried = ", ".join(str(c) for c in candidates)
-    raise ConfigError(f"falco_config/falco.yaml not found (tried {tried}); set {CONFIG_DIR_ENV}")
+    """falco_config/: $CTBRIDGE_FALCO_CONFIG_DIR, else the package's copy, else the source tree's."""
+    return resources.falco_config_dir()
 
 
 def load_template(grpc: bool) -> dict[str, Any]:

@@ -12,19 +12,10 @@ import grpc
 import orjson
 
 from bridge.errors import ConfigError, FalcoNotFound, InputError, ProtocolError
-from bridge.intake import gen_proto
+from bridge.intake import falco_proto as pb
 from bridge.intake.http import alert_from_falco_json
 from bridge.intake.tls import GrpcTls
 from bridge.model import Alert
-
-gen_proto.ensure()
-from bridge.intake.falco_pb import (
-    outputs_pb2,
-    outputs_pb2_grpc,
-    schema_pb2,
-    version_pb2,
-    version_pb2_grpc,
-)
 
 __all__ = ["GrpcIntake", "GrpcTls", "alert_from_response"]
 
@@ -49,11 +40,11 @@ def _enum_name(enum: Any, number: int) -> str:
 
 def alert_from_response(resp: Any) -> Alert:
     """Map one outputs.response to an Alert; with json_output: true, `output` is the JSON alert itself."""
-    source = resp.source or _enum_name(schema_pb2.source, resp.source_deprecated).lower()
+    source = resp.source or _enum_name(pb.Source, resp.source_deprecated).lower()
     base: dict[str, Any] = {
         "time": _iso_time(resp.time.seconds, resp.time.nanos),
         "rule": resp.rule,
-        "priority": _enum_name(schema_pb2.priority, resp.priority),
+        "priority": _enum_name(pb.Priority, resp.priority),
         "source": source,
         "output": resp.output,
         "output_fields": dict(resp.output_fields),  # gRPC carries every value as a string
@@ -139,8 +130,7 @@ class GrpcIntake:
         """Falco's version string, from falco.version.service/version."""
         channel = self._channel()
         try:
-            stub: Any = version_pb2_grpc.serviceStub(channel)  # type: ignore[no-untyped-call]
-            resp = stub.version(version_pb2.request(), timeout=timeout)
+            resp = pb.version_call(channel)(pb.VersionRequest(), timeout=timeout)
         except grpc.RpcError as e:
             code = e.code() if isinstance(e, grpc.Call) else None
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
@@ -152,7 +142,7 @@ class GrpcIntake:
 
     def _requests(self, done: threading.Event) -> Iterator[Any]:
         while not (done.is_set() or self._stop.is_set()):
-            yield outputs_pb2.request()
+            yield pb.OutputsRequest()
             self._kick.wait(self.poll_interval)
             self._kick.clear()
 
@@ -163,8 +153,7 @@ class GrpcIntake:
             channel = self._channel()
             done = threading.Event()
             try:
-                stub: Any = outputs_pb2_grpc.serviceStub(channel)  # type: ignore[no-untyped-call]
-                call = stub.sub(self._requests(done))
+                call = pb.sub_call(channel)(self._requests(done))
                 with self._lock:
                     self._call = call
                     if self._stop.is_set():

@@ -22,21 +22,12 @@ import grpc
 import pytest
 
 from bridge.errors import ConfigError, FalcoNotFound
-from bridge.intake.gen_proto import ensure
-
-ensure()
-from bridge.intake.falco_pb import (
-    outputs_pb2,
-    outputs_pb2_grpc,
-    schema_pb2,
-    version_pb2,
-    version_pb2_grpc,
-)
+from bridge.intake import falco_proto as pb
 from bridge.intake.grpc import GrpcIntake, GrpcTls, alert_from_response
 from bridge.model import Alert
 
 
-class FakeFalco(outputs_pb2_grpc.serviceServicer, version_pb2_grpc.serviceServicer):
+class FakeFalco:
     """One global queue; each request read from a `sub` stream releases at most one alert."""
 
     def __init__(self) -> None:
@@ -61,7 +52,11 @@ class FakeFalco(outputs_pb2_grpc.serviceServicer, version_pb2_grpc.serviceServic
                 return
 
     def version(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return version_pb2.response(version="0.43.1", major=0, minor=43, patch=1, engine_version="0.50.0")
+        return pb.VersionResponse(version="0.43.1", major=0, minor=43, patch=1, engine_version="0.50.0")
+
+
+def serve_falco(server: grpc.Server, falco: FakeFalco) -> None:
+    server.add_generic_rpc_handlers((pb.outputs_handler(falco.sub, falco.get), pb.version_handler(falco.version)))
 
 
 class Server:
@@ -69,8 +64,7 @@ class Server:
         self.address = address
         self.falco = FakeFalco()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-        outputs_pb2_grpc.add_serviceServicer_to_server(self.falco, self.server)  # type: ignore[no-untyped-call]
-        version_pb2_grpc.add_serviceServicer_to_server(self.falco, self.server)  # type: ignore[no-untyped-call]
+        serve_falco(self.server, self.falco)
         self.server.add_insecure_port(address)
         self.server.start()
 
@@ -79,9 +73,9 @@ class Server:
 
 
 def response(i: int, **over: Any) -> Any:
-    r = outputs_pb2.response(
-        priority=schema_pb2.CRITICAL,
-        source_deprecated=schema_pb2.PLUGIN,
+    r = pb.OutputsResponse(
+        priority=pb.Priority.Value("CRITICAL"),
+        source_deprecated=pb.Source.Value("PLUGIN"),
         rule="Delete Bucket Encryption",
         output=f"17:24:16.000000000: Critical A encryption configuration was deleted (n={i})",
         output_fields={"ct.region": "us-east-1", "s3.bucket": "jd-1603127991", "n": str(i)},
@@ -172,7 +166,7 @@ def test_json_output_is_parsed(server: Server, client: tuple[GrpcIntake, Sink]) 
         "priority": "Warning", "rule": "KMS Key Scheduled For Deletion", "source": "aws_cloudtrail",
         "tags": ["aws", "kms"], "time": "2020-10-19T17:24:16.000000000Z", "message": "Key scheduled for deletion",
     }
-    server.falco.queue.put(response(0, output=json.dumps(falco_json), priority=schema_pb2.WARNING,
+    server.falco.queue.put(response(0, output=json.dumps(falco_json), priority=pb.Priority.Value("WARNING"),
                                     rule="KMS Key Scheduled For Deletion"))
     intake.start()
     (a,) = sink.wait_for(1)
@@ -184,9 +178,9 @@ def test_json_output_is_parsed(server: Server, client: tuple[GrpcIntake, Sink]) 
 
 
 def test_source_falls_back_to_the_deprecated_enum() -> None:
-    a = alert_from_response(response(0, source="", source_deprecated=schema_pb2.K8S_AUDIT))
+    a = alert_from_response(response(0, source="", source_deprecated=pb.Source.Value("K8S_AUDIT")))
     assert a.source == "k8s_audit"
-    a = alert_from_response(response(0, priority=schema_pb2.INFO))
+    a = alert_from_response(response(0, priority=pb.Priority.Value("INFO")))
     assert a.priority == "Informational"
     a = alert_from_response(response(0, output="{not json at all"))
     assert a.output == "{not json at all" and a.rule == "Delete Bucket Encryption"
@@ -310,8 +304,7 @@ def test_tcp_with_mtls(pki: Path) -> None:
     # Falco's gRPC over TCP always requires mutual TLS; this server does too.
     falco = FakeFalco()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    outputs_pb2_grpc.add_serviceServicer_to_server(falco, server)  # type: ignore[no-untyped-call]
-    version_pb2_grpc.add_serviceServicer_to_server(falco, server)  # type: ignore[no-untyped-call]
+    serve_falco(server, falco)
     creds = grpc.ssl_server_credentials(
         [((pki / "server.key").read_bytes(), (pki / "server.pem").read_bytes())],
         root_certificates=(pki / "ca.pem").read_bytes(),

@@ -1,16 +1,16 @@
 """Our Falco protos against the documented wire schema (falco-facts §2), byte for byte.
 
 The bytes below are encoded by hand from the documented field numbers and types, independently of
-proto/falco/*.proto, then decoded with the stubs generated from it: a wrong number or type in our
+proto/falco/*.proto, then decoded with the messages loaded from the descriptor set compiled from it: a wrong number or type in our
 declaration fails here even though our own client and test server would agree with each other.
 """
 
 from __future__ import annotations
 
-from bridge.intake.gen_proto import ensure
+import pytest
 
-ensure()
-from bridge.intake.falco_pb import outputs_pb2, schema_pb2, version_pb2  # noqa: E402
+from bridge.intake import falco_proto as pb
+from bridge.intake import gen_proto
 
 
 def _varint(n: int) -> bytes:
@@ -40,10 +40,10 @@ def test_outputs_response_fields_match_falco() -> None:
     wire = (_len(1, timestamp) + _int(2, 2) + _int(3, 3) + _len(4, b"Delete Bucket Encryption")
             + _len(5, b"17:24:16: Critical ...") + _len(6, entry) + _len(7, b"host-1") + _len(8, b"aws")
             + _len(8, b"cloud") + _len(9, b"aws_cloudtrail"))
-    resp = outputs_pb2.response.FromString(wire)
+    resp = pb.OutputsResponse.FromString(wire)
     assert (resp.time.seconds, resp.time.nanos) == (1603128256, 5)
-    assert resp.priority == schema_pb2.CRITICAL == 2
-    assert resp.source_deprecated == schema_pb2.PLUGIN == 3
+    assert resp.priority == pb.Priority.Value("CRITICAL") == 2
+    assert resp.source_deprecated == pb.Source.Value("PLUGIN") == 3
     assert resp.rule == "Delete Bucket Encryption"
     assert resp.output == "17:24:16: Critical ..."
     assert dict(resp.output_fields) == {"ct.region": "us-east-1"}
@@ -55,22 +55,27 @@ def test_outputs_response_fields_match_falco() -> None:
 
 def test_enums_match_falco() -> None:
     names = ["EMERGENCY", "ALERT", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFORMATIONAL", "DEBUG"]
-    assert [schema_pb2.priority.Value(n) for n in names] == list(range(8))
-    assert [schema_pb2.priority.Value(n.lower()) for n in names] == list(range(8))
-    assert [schema_pb2.source.Value(n) for n in ("SYSCALL", "K8S_AUDIT", "INTERNAL", "PLUGIN")] == [0, 1, 2, 3]
+    assert [pb.Priority.Value(n) for n in names] == list(range(8))
+    assert [pb.Priority.Value(n.lower()) for n in names] == list(range(8))
+    assert [pb.Source.Value(n) for n in ("SYSCALL", "K8S_AUDIT", "INTERNAL", "PLUGIN")] == [0, 1, 2, 3]
 
 
 def test_services_and_version_response_match_falco() -> None:
-    outputs = outputs_pb2.DESCRIPTOR.services_by_name["service"]
+    outputs = pb.POOL.FindServiceByName("falco.outputs.service")
     assert outputs.full_name == "falco.outputs.service"
     sub, get = outputs.methods_by_name["sub"], outputs.methods_by_name["get"]
     assert (sub.client_streaming, sub.server_streaming) == (True, True)
     assert (get.client_streaming, get.server_streaming) == (False, True)
-    version = version_pb2.DESCRIPTOR.services_by_name["service"]
+    version = pb.POOL.FindServiceByName("falco.version.service")
     assert version.full_name == "falco.version.service"
     assert not version.methods_by_name["version"].server_streaming
     wire = (_len(1, b"0.43.1") + _int(2, 0) + _int(3, 43) + _int(4, 1) + _len(5, b"") + _len(6, b"")
             + _int(7, 54) + _len(8, b"abc") + _int(9, 0) + _int(10, 0) + _len(11, b"0.54.0"))
-    v = version_pb2.response.FromString(wire)
+    v = pb.VersionResponse.FromString(wire)
     assert (v.version, v.major, v.minor, v.patch) == ("0.43.1", 0, 43, 1)
     assert (v.engine_minor, v.engine_fields_checksum, v.engine_version) == (54, "abc", "0.54.0")
+
+
+def test_shipped_descriptor_set_is_compiled_from_proto_dir() -> None:
+    pytest.importorskip("grpc_tools", reason="grpcio-tools (test extras) compiles proto/falco/*.proto")
+    assert gen_proto.is_current(), "bridge/intake/falco_protos.binpb is stale: run `make proto`"

@@ -1,0 +1,1 @@
+"""Subcommands: each module here is `ctbridge <name>` (add_arguments, run, HELP, DESCRIPTION)."""
