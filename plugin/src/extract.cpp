@@ -29,7 +29,7 @@ const FieldDef kDefs[] = {
 #undef CTB_FIELD
 };
 constexpr uint32_t kCount = sizeof(kDefs) / sizeof(kDefs[0]);
-static_assert(kCount == 74, "73 official fields + ctb.value");
+static_assert(kCount == 78, "73 official fields + ctb.value + 4 enrichment fields");
 
 // What a field function sees: the parsed record, the request, and where values go.
 struct Ctx {
@@ -312,6 +312,29 @@ void f_ctb_value(Ctx& c) {
     } else {
         c.r.compact(n, c.build());
     }
+}
+
+// Enrichment fields: values under the reserved top-level "ctb" key (docs/enrichment.md).
+void f_ctb_principal(Ctx& c) { c.str(c.s({"ctb", "principal"})); }
+
+bool enrich_key(Ctx& c, const char* field) {
+    if (c.f.arg_key && *c.f.arg_key) return true;
+    c.err = std::string(field) + " needs a name argument, e.g. " + field + "[name]";
+    return false;
+}
+void f_ctb_count(Ctx& c) {
+    if (!enrich_key(c, "ctb.count")) return;
+    const uint32_t n = c.at({"ctb", "count", c.f.arg_key});
+    if (c.r.is(n, JType::number)) c.num(rule_n(c.r, n));
+}
+void f_ctb_first(Ctx& c) {
+    if (!enrich_key(c, "ctb.first")) return;
+    rule_b(c, c.at({"ctb", "first", c.f.arg_key}));
+}
+void f_ctb_seq(Ctx& c) {
+    if (!enrich_key(c, "ctb.seq")) return;
+    const uint32_t n = c.at({"ctb", "seq", c.f.arg_key});
+    if (c.r.is(n, JType::number)) c.num(rule_n(c.r, n));
 }
 
 using FieldFn = void (*)(Ctx&);

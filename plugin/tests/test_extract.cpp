@@ -169,8 +169,8 @@ static const char* kRunInstances = R"({"eventVersion":"1.08","userIdentity":{"ty
 
 static void test_fields() {
     Harness h;
-    CHECK(ctb::field_count() == 74);
-    CHECK(h.ids.size() == 74);
+    CHECK(ctb::field_count() == 78);
+    CHECK(h.ids.size() == 78);
     CHECK(h.ids["ct.id"] == 0 && h.ids["iam.policy"] == 72 && h.ids["ctb.value"] == 73);
 
     const std::string ri = kRunInstances;

@@ -107,7 +107,7 @@ def test_field_list_shape(plugin_lib: PluginLib) -> None:
     fields = plugin_lib.fields()
     names = [f["name"] for f in fields]
     assert names[:73] == OFFICIAL_FIELDS
-    assert names[73:] == ["ctb.value"]
+    assert names[73:] == ["ctb.value", "ctb.principal", "ctb.count", "ctb.first", "ctb.seq"]
     assert len(set(names)) == len(names)
     for f in fields:
         assert f["type"] in {"string", "uint64", "bool", "reltime", "abstime", "ipaddr", "ipnet"}

@@ -127,7 +127,7 @@ def one(state: PluginState, payload: bytes | dict[str, Any], field: str) -> Valu
 
 def test_field_table_matches_the_official_declaration(plugin_lib: PluginLib) -> None:
     fields = plugin_lib.fields()
-    assert len(fields) == 74  # 73 official + ctb.value
+    assert len(fields) == 78  # 73 official + ctb.value + 4 enrichment fields
     for got, (name, ftype, display, props) in zip(fields, OFFICIAL, strict=False):
         assert (got["name"], got["type"], got["display"]) == (name, ftype, display)
         assert got.get("properties", []) == props, name
@@ -139,8 +139,13 @@ def test_field_table_matches_the_official_declaration(plugin_lib: PluginLib) -> 
     assert with_arg == {
         "ec2.imageids": {"isRequired": False, "isIndex": True, "isKey": False},
         "ctb.value": {"isRequired": True, "isIndex": False, "isKey": True},
+        "ctb.count": {"isRequired": True, "isIndex": False, "isKey": True},
+        "ctb.first": {"isRequired": True, "isIndex": False, "isKey": True},
+        "ctb.seq": {"isRequired": True, "isIndex": False, "isKey": True},
     }
     assert fields[73]["name"] == "ctb.value" and fields[73]["type"] == "string"
+    enrich = [(f["name"], f["type"]) for f in fields[74:]]
+    assert enrich == [("ctb.principal", "string"), ("ctb.count", "uint64"), ("ctb.first", "string"), ("ctb.seq", "uint64")]
     assert not any(f["name"].startswith(("json.", "jevt.")) for f in fields)
 
 
@@ -466,13 +471,15 @@ def test_field(state: PluginState, record: str, field: str, expected: Value) -> 
 
 def test_every_field_is_covered_by_the_table(plugin_lib: PluginLib) -> None:
     covered = {f.split("[")[0] for _, f, _ in CASES}
-    assert covered == {f["name"] for f in plugin_lib.fields()}
+    enrichment = {"ctb.principal", "ctb.count", "ctb.first", "ctb.seq"}  # test_enrich_fields.py
+    assert covered == {f["name"] for f in plugin_lib.fields()} - enrichment
 
 
 def test_every_field_of_every_record_in_one_call(state: PluginState, plugin_lib: PluginLib) -> None:
     # Many fields in one call: each value must stay intact until the call returns, and match
     # what a one-field call gives.
-    names = [f["name"] for f in plugin_lib.fields() if f["name"] != "ctb.value"] + ["ctb.value[/eventName]"]
+    keyed = {"ctb.value": "/eventName", "ctb.count": "n", "ctb.first": "n", "ctb.seq": "n"}
+    names = [f["name"] + (f"[{keyed[f['name']]}]" if f["name"] in keyed else "") for f in plugin_lib.fields()]
     for path in sorted(RECORDS.glob("*.json")):
         data = path.read_bytes()
         together = get(state, data, *names)
