@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridge.deliver.socket_client import PluginClient
+from bridge.enrich import EnrichConfig, Enricher
 from bridge.errors import BridgeError, ConfigError, InputError
 from bridge.falco.locate import FalcoTarget, has_grpc_output, image_tag_version, locate, target_version
 from bridge.falco.runner import FalcoRun
@@ -49,6 +50,8 @@ class ReplayOptions:
     quiet: float = 2.0  # sidecar and gRPC: wait this long without alerts after the last ACK
     timeout: float = 600.0
     read_workers: int = 2  # processes that decompress and parse files; 1 = in this process
+    enrich: EnrichConfig | None = None  # counters/first-seen/sequences into "ctb"; None = off
+    enrich_state: Path | None = None  # SQLite file that keeps the enrichment state across runs
 
 
 @dataclass
@@ -102,14 +105,19 @@ def _check_inputs(opts: ReplayOptions) -> None:
 
 def _records(opts: ReplayOptions, quarantine: Quarantine, report: ReplayReport) -> Iterator[Record]:
     dedup = Dedup()
-    for item in iter_local_records(opts.paths, workers=opts.read_workers):
-        if isinstance(item, BadItem):
-            quarantine.put(item)
-            continue
-        if dedup.seen(item):
-            report.duplicates += 1
-            continue
-        yield item
+    enricher = Enricher(opts.enrich, opts.enrich_state) if opts.enrich is not None else None
+    try:
+        for item in iter_local_records(opts.paths, workers=opts.read_workers):
+            if isinstance(item, BadItem):
+                quarantine.put(item)
+                continue
+            if dedup.seen(item):
+                report.duplicates += 1
+                continue
+            yield enricher.process(item) if enricher else item
+    finally:
+        if enricher:
+            enricher.close()
 
 
 def _stream(client: PluginClient, records: Iterator[Record], quarantine: Quarantine,

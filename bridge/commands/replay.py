@@ -43,13 +43,21 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
                    help="processes that decompress and parse the input files (default 2; 1 = none)")
     r.add_argument("--end-stream", action="store_true",
                    help="with --falco-socket: send end-of-stream when done (a plugin-only Falco then exits)")
+    r.add_argument("--enrich", default="default", metavar="CONFIG",
+                   help="enrichment (counters, first-seen, sequences; docs/enrichment.md): a YAML "
+                        "config, `default` (the bundled one, the default) or `off`")
+    r.add_argument("--enrich-state", metavar="FILE",
+                   help="SQLite file that keeps the enrichment state between runs (default: none)")
     add_shared(r)
 
 
 def run(args: argparse.Namespace) -> int:
     from bridge.app import DEFAULT_IMAGE, ReplayOptions, replay
 
+    from bridge.enrich import load_config
+
     http_tls, grpc_tls = tls(args)
+    enrich = None if args.enrich == "off" else load_config(None if args.enrich == "default" else args.enrich)
     opts = ReplayOptions(
         http_tls=http_tls, grpc_tls=grpc_tls,
         paths=args.paths,
@@ -63,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         grpc_target=args.grpc_target,
         end_stream=args.end_stream,
         read_workers=args.read_workers,
+        enrich=enrich,
+        enrich_state=Path(args.enrich_state) if args.enrich_state else None,
         quarantine_dir=Path(args.quarantine) if args.quarantine else None,
         quiet=args.quiet,
         timeout=args.timeout,

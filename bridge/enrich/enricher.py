@@ -1,0 +1,181 @@
+"""Enricher: adds {"ctb": {...}} to each record from counters, first-seen sets and sequences."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+import time
+from pathlib import Path
+from typing import Any
+
+from bridge.enrich.config import EnrichConfig, Match, load_config
+from bridge.enrich.state import State
+from bridge.model import Record
+
+RESERVED_KEY = "ctb"
+_SERVICE_TYPES = {"AWSService", "AWSAccount"}
+
+
+def pointer(obj: Any, ptr: str) -> Any:
+    """RFC 6901 lookup; None when missing."""
+    if ptr == "":
+        return obj
+    for raw in ptr.lstrip("/").split("/"):
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(obj, dict):
+            obj = obj.get(part)
+        elif isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
+            obj = obj[int(part)]
+        else:
+            return None
+        if obj is None:
+            return None
+    return obj
+
+
+def principal_of(rec: dict[str, Any]) -> str:
+    """The role for assumed-role sessions (sessions come and go), else the ARN, else a composite."""
+    ident = rec.get("userIdentity") or {}
+    if not isinstance(ident, dict):
+        return "unknown"
+    if ident.get("type") == "AssumedRole":
+        issuer = pointer(ident, "/sessionContext/sessionIssuer/arn")
+        if isinstance(issuer, str) and issuer:
+            return issuer
+    arn = ident.get("arn")
+    if isinstance(arn, str) and arn:
+        return arn
+    name = ident.get("userName") or ident.get("principalId") or ident.get("invokedBy") or ""
+    acct = ident.get("accountId") or rec.get("recipientAccountId") or ""
+    return f"{acct}:{ident.get('type', '')}:{name}"
+
+
+def _matches(m: Match, rec: dict[str, Any]) -> bool:
+    if m.events:
+        name, src = rec.get("eventName", ""), rec.get("eventSource", "")
+        if not any(e == name or e == f"{src}:{name}" for e in m.events):
+            return False
+    err = rec.get("errorCode")
+    if m.errors == "none" and err:
+        return False
+    if m.errors == "only" and (not err or (m.error_codes and err not in m.error_codes)):
+        return False
+    for p in m.present:
+        if pointer(rec, p) in (None, "", {}, []):
+            return False
+    for p, want in m.equals:
+        got = pointer(rec, p)
+        if (str(got).lower() if isinstance(got, bool) else got) != want:
+            return False
+    return True
+
+
+class Enricher:
+    """Call process() on every record in order; close() (or save()) persists the state."""
+
+    def __init__(self, config: EnrichConfig | None = None, state_path: str | Path | None = None,
+                 save_interval: float = 30.0) -> None:
+        self.config = config or load_config()
+        self.state = State(self.config.max_principals, self.config.max_keys)
+        self.state_path = Path(state_path) if state_path else None
+        if self.state_path:
+            self.state.load(self.state_path)
+        self._save_interval = save_interval
+        self._last_save = time.monotonic()
+
+    def enrich(self, rec: dict[str, Any], ts: float) -> dict[str, Any] | None:
+        """The "ctb" object for one parsed record, or None when nothing applies."""
+        cfg = self.config
+        ident = rec.get("userIdentity") if isinstance(rec.get("userIdentity"), dict) else {}
+        if cfg.skip_service_principals and (ident or {}).get("type") in _SERVICE_TYPES:
+            return None
+        principal = principal_of(rec)
+        out: dict[str, Any] = {"principal": principal}
+        pst = None
+        counts: dict[str, int] = {}
+        for c in cfg.counters:
+            if not _matches(c.match, rec):
+                continue
+            pst = pst or self.state.principal(principal)
+            weight = 1
+            if c.weight:
+                items = pointer(rec, c.weight)
+                weight = max(1, len(items)) if isinstance(items, list) else 1
+            q = pst.counts.setdefault(c.name, deque())
+            q.append((ts, weight))
+            while q and q[0][0] <= ts - c.window:
+                q.popleft()
+            while len(q) > cfg.max_events_per_counter:
+                q.popleft()
+            counts[c.name] = sum(w for _, w in q)
+        firsts: dict[str, bool] = {}
+        for f in cfg.first_seen:
+            if _matches(f.match, rec):
+                key = "|".join(self._part(p, principal, rec) for p in f.key)
+                firsts[f.name] = self.state.first(f.name, key)
+        seqs: dict[str, int] = {}
+        for s in cfg.sequences:
+            pst = pst or self.state.principal(principal)
+            done, start = pst.seqs.get(s.name, (0, ts))
+            if done and (ts - start > s.window or done == len(s.steps)):
+                done = 0
+            if done < len(s.steps) and done > 0 and _matches(s.steps[done], rec):
+                done += 1
+            elif _matches(s.steps[0], rec):
+                done, start = 1, ts
+            else:
+                continue
+            pst.seqs[s.name] = (done, start)
+            seqs[s.name] = done
+        if counts:
+            out["count"] = counts
+        if firsts:
+            out["first"] = firsts
+        if seqs:
+            out["seq"] = seqs
+        return out
+
+    @staticmethod
+    def _part(part: str, principal: str, rec: dict[str, Any]) -> str:
+        if part == "principal":
+            return principal
+        if part == "api":
+            return f"{rec.get('eventSource', '')}:{rec.get('eventName', '')}"
+        field = {"region": "awsRegion", "source": "eventSource", "srcip": "sourceIPAddress",
+                 "useragent": "userAgent", "account": "recipientAccountId"}[part]
+        return str(rec.get(field, ""))
+
+    def process(self, record: Record) -> Record:
+        """The record with "ctb" added as its last top-level key; other bytes unchanged."""
+        try:
+            rec = json.loads(record.raw)
+        except ValueError:
+            return record  # the plugin quarantines what it cannot parse
+        if not isinstance(rec, dict):
+            return record
+        extra = self.enrich(rec, record.ts_ns / 1e9)
+        self._maybe_save()
+        if extra is None and RESERVED_KEY not in rec:
+            return record
+        if RESERVED_KEY in rec:  # never let a record carry its own enrichment values
+            rec.pop(RESERVED_KEY)
+            if extra is not None:
+                rec[RESERVED_KEY] = extra
+            raw = json.dumps(rec, separators=(",", ":")).encode()
+        else:
+            body = record.raw.rstrip()
+            glue = b"," if body[:-1].strip() not in (b"{", b"") else b""
+            raw = body[:-1] + glue + b'"ctb":' + json.dumps(extra, separators=(",", ":")).encode() + b"}"
+        return Record(raw=raw, ts_ns=record.ts_ns, origin=record.origin, event_id=record.event_id)
+
+    def _maybe_save(self) -> None:
+        if self.state_path and time.monotonic() - self._last_save >= self._save_interval:
+            self.save()
+
+    def save(self) -> None:
+        if self.state_path:
+            self.state.save(self.state_path)
+            self._last_save = time.monotonic()
+
+    def close(self) -> None:
+        self.save()
