@@ -1,7 +1,13 @@
-"""Receive Falco's http_output: one POST per alert, JSON (json_output: true) or one text line."""
+"""Receive Falco's http_output: one POST per alert, JSON (json_output: true) or one text line.
+
+The same endpoint takes falcosidekick's POST body (Falco's JSON plus `uuid`), so a sidekick
+`webhook` output can point here. The 200 is sent only after on_alert returned (the forwarder
+has queued the alert durably); a DeliveryError from it (a full queue) answers 503.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import socket
@@ -14,7 +20,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from bridge.errors import InputError
+from bridge.errors import DeliveryError, InputError
 from bridge.intake.tls import TlsConfig
 from bridge.model import PRIORITIES, Alert, normalize_priority
 
@@ -86,6 +92,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._discard_body()
             self._reply(404, {"error": f"no intake at {urlsplit(self.path).path}; POST alerts to {intake.path}"})
             return
+        if intake.secret is not None:
+            given = self.headers.get(intake.secret_header, "")
+            if not hmac.compare_digest(given.encode(), intake.secret.encode()):
+                self._discard_body()
+                intake._count("unauthorized")
+                log.warning("alert from %s without the shared secret header %s", self.client_address[0],
+                            intake.secret_header)
+                self._reply(401, {"error": f"missing or wrong {intake.secret_header} header"})
+                return
         try:
             body = self._read_body()
             alert = self._parse(body)
@@ -102,6 +117,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             intake.on_alert(alert)
+        except DeliveryError as e:
+            intake._count("refused")
+            log.warning("alert refused (rule %r): %s", alert.rule, e)
+            self._reply(503, {"error": str(e)}, retry_after="1")
+            return
         except Exception:
             intake._count("failed")
             log.exception("alert handler failed on rule %r from %s", alert.rule, self.client_address[0])
@@ -122,8 +142,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self.close_connection = True
             raise InputError(f"bad Content-Length {length_text[:40]!r}") from None
-        if length < 0 or length > MAX_BODY_BYTES:
-            raise _TooLarge(f"body of {length} bytes, over the {MAX_BODY_BYTES} byte limit")
+        limit = self.server.intake.max_body
+        if length < 0 or length > limit:
+            raise _TooLarge(f"body of {length} bytes, over the {limit} byte limit")
         body = self.rfile.read(length)
         if len(body) != length:
             self.close_connection = True
@@ -145,8 +166,8 @@ class _Handler(BaseHTTPRequestHandler):
                     pass  # trailers
                 return b"".join(parts)
             total += size
-            if total > MAX_BODY_BYTES:
-                raise _TooLarge(f"chunked body over the {MAX_BODY_BYTES} byte limit")
+            if total > self.server.intake.max_body:
+                raise _TooLarge(f"chunked body over the {self.server.intake.max_body} byte limit")
             parts.append(self.rfile.read(size))
             self.rfile.readline(8)
 
@@ -174,15 +195,17 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
             length = -1
-        if 0 <= length <= MAX_BODY_BYTES:
+        if 0 <= length <= self.server.intake.max_body:
             self.rfile.read(length)
         else:
             self.close_connection = True
 
-    def _reply(self, code: int, payload: dict[str, str]) -> None:
+    def _reply(self, code: int, payload: dict[str, str], retry_after: str | None = None) -> None:
         body = orjson.dumps(payload)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
+        if retry_after is not None:
+            self.send_header("Retry-After", retry_after)
         self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")
@@ -240,8 +263,17 @@ class HttpIntake:
         port: int = 0,
         tls: TlsConfig | None = None,
         path: str = "/",
+        *,
+        secret: str | None = None,
+        secret_header: str = "X-Ctbridge-Secret",
+        max_body: int = MAX_BODY_BYTES,
+        on_count: Callable[[str], None] | None = None,
     ) -> None:
         self.on_alert = on_alert
+        self.secret = secret  # when set, every POST must carry it in secret_header
+        self.secret_header = secret_header
+        self.max_body = max_body
+        self.on_count = on_count
         self.host = host
         self.port = port
         self.tls = tls
@@ -250,6 +282,8 @@ class HttpIntake:
         self.rejected = 0
         self.failed = 0
         self.tls_failures = 0
+        self.unauthorized = 0
+        self.refused = 0
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -257,6 +291,8 @@ class HttpIntake:
     def _count(self, name: str) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + 1)
+        if self.on_count is not None:
+            self.on_count(name)
 
     def start(self) -> str:
         """Listen and serve in a background thread; returns the URL for Falco's http_output.url."""

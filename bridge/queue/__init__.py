@@ -1,0 +1,1 @@
+"""Per-destination durable queues (SQLite WAL), their delivery workers and the dead-letter store."""

@@ -1,0 +1,219 @@
+"""One destination's durable queue: SQLite in WAL mode, `<queue dir>/<destination>/queue.db`.
+
+An alert is in the queue from the moment `put` returns (the intake's 200 waits for that) until
+the destination accepts it (`ack`) or refuses it for good (`dead`, kept with the reason in the
+same file's dead-letter table). Order is the insertion order (seq).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge.errors import DeliveryError
+from bridge.sinks._base import QueueLimits
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,
+                                  enqueued REAL NOT NULL, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS dead (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,
+                                 enqueued REAL NOT NULL, failed REAL NOT NULL, reason TEXT NOT NULL,
+                                 body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, at REAL NOT NULL);
+"""
+
+
+class QueueFull(DeliveryError):
+    """The destination's queue is at its bound and its policy is to push back (HTTP 503)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    seq: int
+    id: str
+    enqueued: float
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeadItem:
+    seq: int
+    id: str
+    enqueued: float
+    failed: float
+    reason: str
+    body: bytes
+
+
+class Store:
+    def __init__(self, path: Path, limits: QueueLimits = QueueLimits(), dedup_window: float = 0.0,
+                 fsync: bool = False) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.limits = limits
+        self.dedup_window = dedup_window
+        self.dropped = 0
+        self.deduplicated = 0
+        self._lock = threading.Lock()
+        self.available = threading.Condition(self._lock)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL survives a killed process; FULL also survives power loss, at an fsync per alert.
+        self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+        self._db.executescript(_SCHEMA)
+        self._depth = int(self._db.execute("SELECT count(*) FROM queue").fetchone()[0])
+        self._puts = 0
+
+    # --- intake side -------------------------------------------------------------------------
+
+    def has_room(self) -> bool:
+        with self._lock:
+            return self._room_locked(time.time())
+
+    def _room_locked(self, now: float) -> bool:
+        if self.limits.policy != "block":
+            return True
+        if self._depth >= self.limits.max_depth:
+            return False
+        if self.limits.max_age > 0:
+            oldest = self._oldest_locked()
+            if oldest is not None and now - oldest > self.limits.max_age:
+                return False
+        return True
+
+    def put(self, alert_id: str, body: bytes) -> bool:
+        """Durably queue one alert; False if it is a duplicate within the dedup window.
+        QueueFull under the block policy when the queue is at its bound."""
+        now = time.time()
+        with self._lock:
+            if not self._room_locked(now):
+                raise QueueFull(f"queue {self.path.parent.name} is full ({self._depth} alerts)")
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if self.dedup_window > 0:
+                    row = db.execute("SELECT at FROM seen WHERE id=?", (alert_id,)).fetchone()
+                    if row is not None and now - row[0] < self.dedup_window:
+                        db.execute("COMMIT")
+                        self.deduplicated += 1
+                        return False
+                    db.execute("INSERT OR REPLACE INTO seen(id, at) VALUES (?, ?)", (alert_id, now))
+                    self._puts += 1
+                    if self._puts % 1000 == 0:
+                        db.execute("DELETE FROM seen WHERE at < ?", (now - self.dedup_window,))
+                db.execute("INSERT INTO queue(id, enqueued, body) VALUES (?, ?, ?)", (alert_id, now, body))
+                self._depth += 1
+                self._drop_locked(now)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self.available.notify_all()
+        return True
+
+    def _drop_locked(self, now: float) -> None:
+        if self.limits.policy != "drop_oldest":
+            return
+        over = self._depth - self.limits.max_depth
+        if over > 0:
+            self._db.execute("DELETE FROM queue WHERE seq IN (SELECT seq FROM queue ORDER BY seq LIMIT ?)", (over,))
+            self._depth -= over
+            self.dropped += over
+        if self.limits.max_age > 0:
+            n = self._db.execute("DELETE FROM queue WHERE enqueued < ?", (now - self.limits.max_age,)).rowcount
+            self._depth -= n
+            self.dropped += n
+
+    # --- worker side -------------------------------------------------------------------------
+
+    def peek(self, n: int) -> list[Item]:
+        with self._lock:
+            rows = self._db.execute("SELECT seq, id, enqueued, body FROM queue ORDER BY seq LIMIT ?", (n,)).fetchall()
+        return [Item(*r) for r in rows]
+
+    def wait(self, timeout: float) -> None:
+        with self._lock:
+            if self._depth == 0:
+                self.available.wait(timeout)
+
+    def ack(self, items: list[Item]) -> None:
+        if not items:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            n = self._db.executemany("DELETE FROM queue WHERE seq=?", [(i.seq,) for i in items]).rowcount
+            self._db.execute("COMMIT")
+            self._depth -= n
+
+    def dead(self, items: list[tuple[Item, str]]) -> None:
+        """Move to the dead-letter table with the reason, in one transaction."""
+        if not items:
+            return
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT INTO dead(id, enqueued, failed, reason, body) VALUES (?, ?, ?, ?, ?)",
+                                 [(i.id, i.enqueued, now, reason[:2000], i.body) for i, reason in items])
+            n = self._db.executemany("DELETE FROM queue WHERE seq=?", [(i.seq,) for i, _ in items]).rowcount
+            self._db.execute("COMMIT")
+            self._depth -= n
+
+    # --- inspection --------------------------------------------------------------------------
+
+    def depth(self) -> int:
+        with self._lock:
+            return self._depth
+
+    def _oldest_locked(self) -> float | None:
+        row = self._db.execute("SELECT enqueued FROM queue ORDER BY seq LIMIT 1").fetchone()
+        return None if row is None else float(row[0])
+
+    def oldest_age(self) -> float:
+        with self._lock:
+            oldest = self._oldest_locked()
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest)
+
+    def dead_list(self, limit: int = 100) -> list[DeadItem]:
+        with self._lock:
+            rows = self._db.execute("SELECT seq, id, enqueued, failed, reason, body FROM dead ORDER BY seq LIMIT ?",
+                                    (limit,)).fetchall()
+        return [DeadItem(*r) for r in rows]
+
+    def dead_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM dead").fetchone()[0])
+
+    def dead_get(self, seq: int) -> DeadItem | None:
+        with self._lock:
+            row = self._db.execute("SELECT seq, id, enqueued, failed, reason, body FROM dead WHERE seq=?",
+                                   (seq,)).fetchone()
+        return None if row is None else DeadItem(*row)
+
+    def dead_retry(self, seqs: list[int] | None = None) -> int:
+        """Put dead alerts back at the end of the queue (all when seqs is None); how many moved."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            where, args = ("", ()) if seqs is None else (
+                f"WHERE seq IN ({','.join('?' * len(seqs))})", tuple(seqs))
+            rows = self._db.execute(f"SELECT seq, id, body FROM dead {where} ORDER BY seq", args).fetchall()
+            self._db.executemany("INSERT INTO queue(id, enqueued, body) VALUES (?, ?, ?)",
+                                 [(r[1], now, r[2]) for r in rows])
+            self._db.executemany("DELETE FROM dead WHERE seq=?", [(r[0],) for r in rows])
+            self._db.execute("COMMIT")
+            self._depth += len(rows)
+            self.available.notify_all()
+        return len(rows)
+
+    def dead_purge(self, seqs: list[int] | None = None) -> int:
+        with self._lock:
+            if seqs is None:
+                return int(self._db.execute("DELETE FROM dead").rowcount)
+            return int(self._db.executemany("DELETE FROM dead WHERE seq=?", [(s,) for s in seqs]).rowcount)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,103 @@
+"""The delivery worker against a real local HTTP server: accept, retry (Retry-After, backoff), dead-letter."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sinks.alerts import cloud
+from sinks.recorder import Answer, Recorder, Request
+
+from bridge.queue.worker import backoff
+from bridge.route.forwarder import Forwarder, build_forwarder
+from bridge.route.ident import alert_id
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+def forwarder(tmp_path: Path, url: str, **extra: Any) -> Forwarder:
+    dest = {"name": "hook", "type": "webhook", "url": url, "backoff_base": 0.05, "backoff_max": 0.2, **extra}
+    return build_forwarder({"destinations": [dest], "queue": {"dir": str(tmp_path / "q")},
+                            "sources": [{"ignored": True}], "falco": {}, "enrich": {}}).start()
+
+
+def test_retry_after_is_honoured_then_delivered_once_in_order(tmp_path: Path) -> None:
+    calls: list[float] = []
+
+    def answer(r: Request) -> Answer:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            return 429, {"Retry-After": "1"}, b"slow down"
+        if len(calls) == 2:
+            return 503, {}, b""
+        return 200, {}, b"ok"
+
+    rec = Recorder(answer)
+    fwd = forwarder(tmp_path, rec.url)
+    try:
+        for i in range(3):
+            fwd.handle(cloud(i))
+        assert wait_for(lambda: len(rec.accepted) == 3)
+        assert calls[1] - calls[0] >= 0.95  # waited for Retry-After, not the 0.05 s backoff
+        assert [r.json()["id"] for r in rec.accepted] == [alert_id(cloud(i)) for i in range(3)]
+        assert wait_for(lambda: fwd.stores["hook"].depth() == 0) and fwd.stores["hook"].dead_count() == 0
+    finally:
+        fwd.close()
+        rec.close()
+
+
+def test_permanent_4xx_goes_to_the_dead_letter_store_with_the_reason(tmp_path: Path) -> None:
+    rec = Recorder(lambda r: (400, {}, b"bad payload") if b"-0001" in r.body else (200, {}, b""))
+    fwd = forwarder(tmp_path, rec.url)
+    try:
+        for i in range(3):
+            fwd.handle(cloud(i))
+        assert wait_for(lambda: len(rec.accepted) == 2 and fwd.stores["hook"].dead_count() == 1)
+        (dead,) = fwd.stores["hook"].dead_list()
+        assert dead.id == alert_id(cloud(1)) and "HTTP 400: bad payload" in dead.reason
+    finally:
+        fwd.close()
+        rec.close()
+
+
+def test_batches_fill_up_to_max_events(tmp_path: Path) -> None:
+    rec = Recorder()
+    fwd = forwarder(tmp_path, rec.url, batch={"max_events": 5, "interval": 0.5})
+    try:
+        for i in range(10):
+            fwd.handle(cloud(i))
+        assert wait_for(lambda: sum(len(r.json()) for r in rec.accepted) == 10)
+        assert all(isinstance(r.json(), list) for r in rec.accepted) and len(rec.accepted) <= 3
+    finally:
+        fwd.close()
+        rec.close()
+
+
+def test_dedup_window_per_destination(tmp_path: Path) -> None:
+    rec = Recorder()
+    fwd = forwarder(tmp_path, rec.url, dedup_window=60)
+    try:
+        for _ in range(3):
+            fwd.handle(cloud(7))
+        fwd.handle(cloud(8))
+        assert wait_for(lambda: len(rec.accepted) == 2)
+        time.sleep(0.2)
+        assert len(rec.accepted) == 2
+    finally:
+        fwd.close()
+        rec.close()
+
+
+def test_backoff_grows_with_jitter_and_is_capped() -> None:
+    for attempt, lo, hi in [(1, 0.5, 1.0), (2, 1.0, 2.0), (4, 4.0, 8.0), (20, 150.0, 300.0)]:
+        d = backoff(attempt, 1.0, 300.0)
+        assert lo <= d <= hi
