@@ -1,0 +1,1 @@
+"""Rule tooling behind `ctbridge rules`: test cases in a real Falco, lint, migrate, coverage."""
