@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bridge.model import Alert
+from bridge.sinks._base import Sink
 
 
 def cloud(n: int = 0, **kw: object) -> Alert:
@@ -33,3 +34,12 @@ HOSTILE = "<!channel> <https://evil.example|click> *bold* _it_ `code` <b>x</b> [
 def hostile() -> Alert:
     return cloud(0, rule=f"Rule {HOSTILE}", output=f"out {HOSTILE}",
                  output_fields={"ct.user": HOSTILE, "s3.bucket": HOSTILE, "ct.region": "us-east-1"})
+
+
+def make_sink(entry: dict[str, object]) -> Sink:
+    """A sink built from one `destinations:` entry, the way the forwarder builds it."""
+    from bridge.route.forwarder import parse_destination
+    from bridge.sinks._base import SINKS
+
+    common, cfg = parse_destination(entry, "destinations[0]")
+    return SINKS.get(common.type)(common.name, cfg, common)

@@ -1,0 +1,49 @@
+"""Amazon Data Firehose: PutRecordBatch, one newline-terminated JSON record per alert."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.model import Alert
+from bridge.sinks import _aws
+from bridge.sinks._aws import AwsOptions
+from bridge.sinks._base import SINKS, Common, Sink
+from bridge.sinks._encoding import check_encoding, encode
+
+
+@dataclass(frozen=True, kw_only=True)
+class FirehoseConfig(AwsOptions):
+    delivery_stream: str = field(metadata={"doc": "Firehose stream name"})
+    encoding: str = field(default="falco", metadata={"doc": "falco or ocsf"})
+
+    def validate(self, path: str) -> None:
+        check_encoding(self.encoding, path)
+
+
+@SINKS.register("aws_firehose")
+class AwsFirehose(Sink):
+    Config = FirehoseConfig
+    max_batch = 500
+    summary = "Amazon Data Firehose: batched PutRecordBatch; failed records of a batch are retried alone."
+    example = """\
+destinations:
+  - name: firehose
+    type: aws_firehose
+    delivery_stream: falco-to-s3
+"""
+
+    def __init__(self, name: str, config: FirehoseConfig, common: Common) -> None:
+        super().__init__(name, config, common)
+        self.client = _aws.client("firehose", config, name)
+
+    def build(self, alerts: Sequence[Alert]) -> list[dict[str, Any]]:
+        return [{"Data": encode(a, self.config.encoding) + b"\n"} for a in alerts]
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        resp = _aws.call(self.name, self.client.put_record_batch, DeliveryStreamName=self.config.delivery_stream,
+                         Records=self.build(alerts))
+        if resp.get("FailedPutCount"):
+            _aws.batch_outcome([(i, f"{r.get('ErrorCode')}: {r.get('ErrorMessage', '')}", True)
+                                for i, r in enumerate(resp.get("RequestResponses", [])) if r.get("ErrorCode")])

@@ -1,0 +1,67 @@
+"""AWS SNS: one message per alert (PublishBatch, up to 10), with message attributes to filter on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.model import Alert
+from bridge.route.ident import alert_id
+from bridge.sinks import _aws
+from bridge.sinks._aws import AwsOptions
+from bridge.sinks._base import SINKS, Common, Sink
+from bridge.sinks._encoding import check_encoding, encode
+
+
+@dataclass(frozen=True, kw_only=True)
+class SnsConfig(AwsOptions):
+    topic_arn: str = field(metadata={"doc": "topic to publish to (a .fifo topic gets group and dedup ids)"})
+    encoding: str = field(default="falco", metadata={"doc": "falco or ocsf"})
+
+    def validate(self, path: str) -> None:
+        check_encoding(self.encoding, path)
+
+
+@SINKS.register("aws_sns")
+class AwsSns(Sink):
+    Config = SnsConfig
+    max_batch = 10
+    summary = ("AWS SNS topic: the alert as the message body; `priority`, `rule`, `source` and `id` as "
+               "message attributes for subscription filters. FIFO topics de-duplicate on the alert id.")
+    example = """\
+destinations:
+  - name: sns
+    type: aws_sns
+    topic_arn: arn:aws:sns:us-east-1:123456789012:falco-alerts
+    region: us-east-1
+    role_arn: arn:aws:iam::123456789012:role/ctbridge-publisher   # optional
+"""
+
+    def __init__(self, name: str, config: SnsConfig, common: Common) -> None:
+        super().__init__(name, config, common)
+        self.client = _aws.client("sns", config, name)
+        self.fifo = config.topic_arn.endswith(".fifo")
+
+    def build(self, alerts: Sequence[Alert]) -> list[dict[str, Any]]:
+        out = []
+        for i, a in enumerate(alerts):
+            aid = alert_id(a)
+            entry: dict[str, Any] = {
+                "Id": str(i), "Message": encode(a, self.config.encoding).decode(),
+                "Subject": f"{a.priority}: {a.rule}"[:99].replace("\n", " ") or "Falco alert",
+                "MessageAttributes": {k: {"DataType": "String", "StringValue": v or "-"} for k, v in
+                                      (("priority", a.priority), ("rule", a.rule[:256]), ("source", a.source),
+                                       ("id", aid))},
+            }
+            if self.fifo:
+                entry["MessageGroupId"] = a.rule[:128] or "falco"
+                entry["MessageDeduplicationId"] = aid
+            out.append(entry)
+        return out
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        resp = _aws.call(self.name, self.client.publish_batch, TopicArn=self.config.topic_arn,
+                         PublishBatchRequestEntries=self.build(alerts))
+        _aws.batch_outcome([(int(f["Id"]), f"{f.get('Code')}: {f.get('Message', '')}", not f.get("SenderFault"))
+                            for f in resp.get("Failed", [])])

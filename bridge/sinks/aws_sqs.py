@@ -1,0 +1,62 @@
+"""AWS SQS: one message per alert (SendMessageBatch, up to 10)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.model import Alert
+from bridge.route.ident import alert_id
+from bridge.sinks import _aws
+from bridge.sinks._aws import AwsOptions
+from bridge.sinks._base import SINKS, Common, Sink
+from bridge.sinks._encoding import check_encoding, encode
+
+
+@dataclass(frozen=True, kw_only=True)
+class SqsConfig(AwsOptions):
+    queue_url: str = field(metadata={"doc": "queue to send to (a .fifo queue gets group and dedup ids)"})
+    encoding: str = field(default="falco", metadata={"doc": "falco or ocsf"})
+
+    def validate(self, path: str) -> None:
+        check_encoding(self.encoding, path)
+
+
+@SINKS.register("aws_sqs")
+class AwsSqs(Sink):
+    Config = SqsConfig
+    max_batch = 10
+    summary = "AWS SQS queue: the alert as the message body, `priority`/`rule`/`id` as attributes."
+    example = """\
+destinations:
+  - name: sqs
+    type: aws_sqs
+    queue_url: https://sqs.us-east-1.amazonaws.com/123456789012/falco-alerts
+"""
+
+    def __init__(self, name: str, config: SqsConfig, common: Common) -> None:
+        super().__init__(name, config, common)
+        self.client = _aws.client("sqs", config, name)
+        self.fifo = config.queue_url.endswith(".fifo")
+
+    def build(self, alerts: Sequence[Alert]) -> list[dict[str, Any]]:
+        out = []
+        for i, a in enumerate(alerts):
+            aid = alert_id(a)
+            entry: dict[str, Any] = {
+                "Id": str(i), "MessageBody": encode(a, self.config.encoding).decode(),
+                "MessageAttributes": {k: {"DataType": "String", "StringValue": v or "-"} for k, v in
+                                      (("priority", a.priority), ("rule", a.rule[:256]), ("id", aid))},
+            }
+            if self.fifo:
+                entry["MessageGroupId"] = a.rule[:128] or "falco"
+                entry["MessageDeduplicationId"] = aid
+            out.append(entry)
+        return out
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        resp = _aws.call(self.name, self.client.send_message_batch, QueueUrl=self.config.queue_url,
+                         Entries=self.build(alerts))
+        _aws.batch_outcome([(int(f["Id"]), f"{f.get('Code')}: {f.get('Message', '')}", not f.get("SenderFault"))
+                            for f in resp.get("Failed", [])])
