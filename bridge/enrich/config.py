@@ -40,7 +40,7 @@ class Counter:
 class FirstSeen:
     name: str
     match: Match
-    key: tuple[str, ...]  # parts: principal, region, api, source, srcip, useragent, account
+    key: tuple[str, ...]  # parts: principal, session (the caller's ARN), region, api, source, srcip, useragent, account
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class EnrichConfig:
     skip_service_principals: bool = True  # AWSService / AWS internal callers are not tracked
 
 
-KEY_PARTS = {"principal", "region", "api", "source", "srcip", "useragent", "account"}
+KEY_PARTS = {"principal", "session", "region", "api", "source", "srcip", "useragent", "account"}
 
 
 def _match(d: Any, where: str) -> Match:

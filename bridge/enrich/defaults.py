@@ -60,6 +60,13 @@ first_seen:
     key: [principal, region]
   - name: principal_api             # first use of an API by a principal
     key: [principal, api]
+  - name: principal_region_write    # first change (readOnly false) of a principal in a region
+    match: {equals: {/readOnly: false}}
+    key: [principal, region]
+  - name: session_srcip             # a role session (e.g. an instance's) used from a new address
+    key: [session, srcip]
+  - name: session                   # a role session seen for the first time
+    key: [session]
 
 sequences:
   - name: ec2_userdata_swap         # stop, replace user data, start: code runs as the instance role

@@ -139,6 +139,9 @@ class Enricher:
     def _part(part: str, principal: str, rec: dict[str, Any]) -> str:
         if part == "principal":
             return principal
+        if part == "session":
+            ident = rec.get("userIdentity")
+            return str(ident.get("arn", "")) if isinstance(ident, dict) else ""
         if part == "api":
             return f"{rec.get('eventSource', '')}:{rec.get('eventName', '')}"
         field = {"region": "awsRegion", "source": "eventSource", "srcip": "sourceIPAddress",

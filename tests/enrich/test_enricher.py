@@ -62,8 +62,14 @@ def test_weighted_counter_and_denied_calls() -> None:
 
 def test_first_seen_is_true_once_per_key() -> None:
     e = Enricher()
-    assert run(e, rec("DescribeInstances"), 0)["ctb"]["first"] == {"principal_region": True, "principal_api": True}
-    assert run(e, rec("DescribeInstances"), 1)["ctb"]["first"] == {"principal_region": False, "principal_api": False}
+    first = run(e, rec("DescribeInstances"), 0)["ctb"]["first"]
+    assert (first["principal_region"], first["principal_api"], first["session_srcip"]) == (True, True, True)
+    again = run(e, rec("DescribeInstances"), 1)["ctb"]["first"]
+    assert (again["principal_region"], again["principal_api"], again["session_srcip"]) == (False, False, False)
+    assert "principal_region_write" not in again  # a read: the set counts changes only
+    assert run(e, rec("TerminateInstances", readOnly=False), 2)["ctb"]["first"]["principal_region_write"] is True
+    moved = run(e, rec("DescribeInstances", sourceIPAddress="203.0.113.9"), 3)["ctb"]["first"]
+    assert (moved["session"], moved["session_srcip"]) == (False, True)
     assert run(e, rec("DescribeInstances", region="ap-south-2"), 2)["ctb"]["first"]["principal_region"] is True
 
 
