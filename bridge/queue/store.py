@@ -132,6 +132,8 @@ class Store:
     def peek(self, n: int) -> list[Item]:
         with self._lock:
             rows = self._db.execute("SELECT seq, id, enqueued, body FROM queue ORDER BY seq LIMIT ?", (n,)).fetchall()
+            if len(rows) < n:
+                self._depth = len(rows)  # exact; also picks up `ctbridge dlq retry` run by another process
         return [Item(*r) for r in rows]
 
     def wait(self, timeout: float) -> None:

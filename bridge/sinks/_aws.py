@@ -3,7 +3,7 @@ assume-role with refreshing credentials), and botocore errors -> Retryable/Perma
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3  # type: ignore[import-untyped, unused-ignore]
@@ -28,12 +28,12 @@ RETRYABLE_CODES = frozenset({
 class AwsOptions:
     """Mixed into the config of every AWS destination."""
 
-    region: str | None = None
-    endpoint_url: str | None = None  # a VPC endpoint, LocalStack or moto
-    role_arn: str | None = None  # assumed with sts:AssumeRole, refreshed before expiry
-    external_id: str | None = None
-    profile: str | None = None
-    timeout: float = 10.0
+    region: str | None = field(default=None, metadata={"doc": "AWS region (default: the SDK's, e.g. AWS_REGION)"})
+    endpoint_url: str | None = field(default=None, metadata={"doc": "a VPC endpoint, LocalStack or moto"})
+    role_arn: str | None = field(default=None, metadata={"doc": "role to assume (refreshed before expiry)"})
+    external_id: str | None = field(default=None, metadata={"doc": "ExternalId for role_arn"})
+    profile: str | None = field(default=None, metadata={"doc": "shared-config profile"})
+    timeout: float = field(default=10.0, metadata={"doc": "seconds to connect and to read"})
 
 
 def session(opts: AwsOptions, name: str) -> boto3.Session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import urllib3
@@ -20,12 +20,12 @@ RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 class HttpOptions:
     """Mixed into the config of every HTTP destination."""
 
-    timeout: float = 10.0
-    ca_file: str | None = None
-    client_cert: str | None = None
-    client_key: str | None = None
-    insecure_skip_verify: bool = False
-    allow_plain_http: bool = False  # http:// to a host other than loopback
+    timeout: float = field(default=10.0, metadata={"doc": "seconds to connect and to wait for the answer"})
+    ca_file: str | None = field(default=None, metadata={"doc": "CA bundle to verify the server (default: system)"})
+    client_cert: str | None = field(default=None, metadata={"doc": "client certificate for mTLS"})
+    client_key: str | None = field(default=None, metadata={"doc": "key of client_cert"})
+    insecure_skip_verify: bool = field(default=False, metadata={"doc": "do not verify the server certificate"})
+    allow_plain_http: bool = field(default=False, metadata={"doc": "allow http:// to a host other than loopback"})
 
 
 def parse_retry_after(value: str | None) -> float | None:
