@@ -33,7 +33,7 @@ class Recorder:
     """`answer(request)` decides each reply; default 200 with `{}`. Only accepted requests
     (2xx) are in `accepted`; every request is in `requests`."""
 
-    def __init__(self, answer: Callable[[Request], Answer] | None = None) -> None:
+    def __init__(self, answer: Callable[[Request], Answer] | None = None, port: int = 0) -> None:
         self.requests: list[Request] = []
         self.accepted: list[Request] = []
         self.answer = answer or (lambda r: (200, {}, b"{}"))
@@ -64,11 +64,16 @@ class Recorder:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def ids(self) -> list[str]:
+        """Alert ids of the accepted requests, in arrival order (X-Ctbridge-Alert-Id, comma-joined per batch)."""
+        with self.lock:
+            return [i for r in self.accepted for i in r.headers["x-ctbridge-alert-id"].split(",")]
 
     def close(self) -> None:
         self.server.shutdown()
