@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from bridge.errors import ConfigError
@@ -14,7 +17,16 @@ CREATE TABLE IF NOT EXISTS files (
     done     INTEGER NOT NULL,  -- items of the file (records and bad items, in read order) handled
     complete INTEGER NOT NULL,  -- 1 once every item is handled: the file is never read again
     updated  REAL NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS cursors (  -- a source's position (S3 listing time, log stream token...)
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seen_ids (  -- eventIDs in Falco, for dedup across restarts
+    h    INTEGER PRIMARY KEY,  -- 64-bit hash of the eventID
+    at   REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS seen_ids_at ON seen_ids (at);
 """
 
 
@@ -23,26 +35,74 @@ class Checkpoints:
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_SCHEMA)
+            self._db.executescript(_SCHEMA)
+            self._lock = threading.RLock()
         except sqlite3.Error as e:
             raise ConfigError(f"checkpoint database {str(path)!r}: {e}") from None
 
     def position(self, name: str) -> tuple[int, bool]:
         """(items already handled, whether the file is complete); (0, False) for a new file."""
-        row = self._db.execute("SELECT done, complete FROM files WHERE name = ?", (name,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT done, complete FROM files WHERE name = ?", (name,)).fetchone()
         return (int(row[0]), bool(row[1])) if row else (0, False)
 
     def advance(self, name: str, done: int, complete: bool = False) -> None:
         """Record progress; never moves backwards (ACKs may be reported late, never early)."""
-        self._db.execute(
-            "INSERT INTO files (name, done, complete, updated) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET done = max(done, excluded.done), "
-            "complete = max(complete, excluded.complete), updated = excluded.updated",
-            (name, done, int(complete), time.time()),
-        )
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO files (name, done, complete, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET done = max(done, excluded.done), "
+                "complete = max(complete, excluded.complete), updated = excluded.updated",
+                (name, done, int(complete), time.time()),
+            )
+
+    def is_complete(self, name: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT complete FROM files WHERE name = ?", (name,)).fetchone()
+        return bool(row and row[0])
+
+    def cursor(self, name: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_cursor(self, name: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO cursors (name, value) VALUES (?, ?) "
+                             "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (name, value))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Several advances (and seen IDs) committed together, or not at all."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def add_seen(self, hashes: Iterable[int], at: float) -> None:
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO seen_ids (h, at) VALUES (?, ?)", ((h, at) for h in hashes))
+
+    def seen_since(self, since: float, limit: int) -> list[int]:
+        """The newest `limit` seen IDs recorded after `since`, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT h FROM seen_ids WHERE at >= ? ORDER BY at DESC LIMIT ?",
+                                    (since, limit)).fetchall()
+        return [int(r[0]) for r in reversed(rows)]
+
+    def prune_seen(self, before: float, keep: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM seen_ids WHERE at < ?", (before,))
+            self._db.execute("DELETE FROM seen_ids WHERE h IN (SELECT h FROM seen_ids ORDER BY at DESC "
+                             "LIMIT -1 OFFSET ?)", (keep,))
 
     def complete_names(self) -> set[str]:
-        return {r[0] for r in self._db.execute("SELECT name FROM files WHERE complete = 1")}
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT name FROM files WHERE complete = 1")}
 
     def close(self) -> None:
         self._db.close()

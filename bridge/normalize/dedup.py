@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from bridge.model import Record
 
 
@@ -39,6 +41,62 @@ class Dedup:
             self._young = set()
         self._young.add(key)
         return hit
+
+    def __len__(self) -> int:
+        return len(self._young) + len(self._old)
+
+
+def stable_hash(event_id: str) -> int:
+    """A 63-bit hash of an eventID that is the same in every process (hash() is salted per process)."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                          "little") >> 1
+
+
+class WindowDedup:
+    """Drops repeats of an eventID seen within `window` seconds, in bounded memory (max_entries).
+
+    Same two-generation scheme as Dedup, keyed by stable_hash so that the IDs the plugin has ACKed
+    can be stored (Checkpoints.add_seen) and loaded again after a restart (preload)."""
+
+    def __init__(self, max_entries: int = 1_000_000) -> None:
+        if max_entries < 2:
+            raise ValueError(f"max_entries must be at least 2, got {max_entries}")
+        self._half = max_entries // 2
+        self._young: set[int] = set()
+        self._old: set[int] = set()
+        self.duplicates = 0
+
+    def preload(self, hashes: list[int]) -> None:
+        for h in hashes:
+            self._add(h)
+
+    def check(self, event_id: str | None) -> int | None:
+        """None if this eventID was seen (a duplicate), else its hash (now remembered); records
+        without an eventID are never duplicates (hash 0 means: nothing to remember)."""
+        if not event_id:
+            return 0
+        h = stable_hash(event_id)
+        if h in self._young:
+            self.duplicates += 1
+            return None
+        if h in self._old:
+            self._old.discard(h)
+            self._add(h)
+            self.duplicates += 1
+            return None
+        self._add(h)
+        return h
+
+    def forget(self, h: int) -> None:
+        """A record that could not be sent after all (quarantined): a later copy may go through."""
+        self._young.discard(h)
+        self._old.discard(h)
+
+    def _add(self, h: int) -> None:
+        if len(self._young) >= self._half:
+            self._old = self._young
+            self._young = set()
+        self._young.add(h)
 
     def __len__(self) -> int:
         return len(self._young) + len(self._old)

@@ -318,3 +318,8 @@ def _gunzip(data: bytes, limit: int) -> tuple[bytes, str | None]:
             return b"".join(parts), None
         if rest[:2] != _GZIP_MAGIC:
             return b"".join(parts), f"trailing garbage after gzip data ({len(rest)} bytes)"
+
+
+def record_from_value(value: Any, origin: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Record | BadItem:
+    """One decoded CloudTrail record (e.g. an EventBridge event's detail) as a Record, or why not."""
+    return _to_record(value, origin, origin, max_record_bytes)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from bridge.errors import InputError
-from bridge.model import BadItem, Blob
+from bridge.errors import BridgeError, InputError
+from bridge.model import BadItem, Blob, Record
+from bridge.registry import Registry
+
+if TYPE_CHECKING:
+    from bridge.deliver.checkpoints import Checkpoints
+    from bridge.normalize.quarantine import Quarantine
 
 
 class BlobError(InputError):
@@ -40,3 +48,69 @@ def iter_blobs(source: Source) -> Iterator[Blob | BadItem]:
             yield BadItem(e.origin, str(e))
             continue
         yield blob
+
+
+# -- the daemon's sources (`ctbridge run --config`) ---------------------------------------------
+#
+# A daemon source runs in its own thread(s) and hands the daemon Work: one unit (an S3 object, an
+# SQS message, a page of LookupEvents) whose records go to the plugin, and whose completion
+# (checkpoint, message deletion) happens only once the plugin has ACKed every one of its records.
+
+
+class Retry(BridgeError):
+    """Reading a Work failed for a reason that may pass (network, throttling, credentials): the
+    daemon abandons it without completing it, so it is read again later."""
+
+
+@dataclass(eq=False)
+class Work:
+    key: str  # stable name: the checkpoint key and the origin prefix (e.g. s3://bucket/key)
+    source: str  # the source's name, for metrics and logs
+    items: Callable[[], Iterable[Record | BadItem]]  # read lazily; may raise Retry
+    checkpointed: bool = True  # resume inside the work from Checkpoints, and mark it complete
+    on_done: Callable[[], None] | None = None  # every record ACKed (or skipped): commit
+    on_abandon: Callable[[str], None] | None = None  # reading failed (Retry): leave it for later
+    newest_ts: float | None = None  # when CloudTrail wrote it (epoch seconds), for the lag metric
+
+
+class Feed(Protocol):
+    """Where a daemon source puts its Work; put() blocks while the daemon is busy (backpressure)."""
+
+    def put(self, work: Work) -> None: ...
+
+
+@dataclass
+class SourceContext:
+    """What the daemon gives every source it builds."""
+
+    checkpoints: Checkpoints
+    quarantine: Quarantine
+    stop: threading.Event
+    state_dir: Path | None = None
+
+
+@runtime_checkable
+class DaemonSource(Protocol):
+    name: str
+
+    def check(self) -> str:
+        """Test access (list, get-attributes...) without reading records; returns what was
+        checked, raises BridgeError naming the resource and the problem."""
+        ...
+
+    def run(self, feed: Feed) -> None:
+        """Feed Work until ctx.stop is set; return when stopped (or when a bounded source is done)."""
+        ...
+
+    def ready(self) -> tuple[bool, str]:
+        """For /readyz: whether the source could be reached last time it tried."""
+        ...
+
+
+class SourceFactory(Protocol):
+    Config: type[Any]
+
+    def __call__(self, name: str, config: Any, ctx: SourceContext) -> DaemonSource: ...
+
+
+SOURCES: Registry[SourceFactory] = Registry("source")

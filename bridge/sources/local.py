@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, InputError
 from bridge.model import BadItem, Blob, Record
 from bridge.normalize.logfile import records_from_blob
 from bridge.normalize.parallel import ParallelNormalizer
-from bridge.sources._base import BlobError, iter_blobs
+from bridge.normalize.stream import records_from_chunks
+from bridge.sources._base import SOURCES, BlobError, Feed, SourceContext, Work, iter_blobs
 
 # Only these are picked up when walking a directory; a file named explicitly is read whatever its name.
 SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
@@ -100,3 +104,98 @@ def iter_local_records(paths: Sequence[str | Path], workers: int = 1) -> Iterato
                 yield from records_from_blob(item)
     finally:
         source.close()
+
+
+# -- `type: local` for the daemon (`ctbridge run --config`): what `run --watch` does ------------
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    paths: list[str]  # directories followed recursively (or files)
+    poll_interval: float = 10.0
+    settle: float = 2.0  # a file is read once it has not changed for this long
+    once: bool = False  # scan once and stop
+
+    def validate(self, path: str) -> None:
+        if not self.paths:
+            raise ConfigError(f"{path}.paths: at least one directory is required")
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                yield chunk
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}") from None
+
+
+@SOURCES.register("local")
+class LocalDirSource:
+    Config = LocalConfig
+
+    def __init__(self, name: str, config: LocalConfig, ctx: SourceContext) -> None:
+        self.name = name
+        self.config = config
+        self.ctx = ctx
+        self._inflight: set[str] = set()
+        self._lock = threading.Lock()
+
+    def check(self) -> str:
+        for p in self.config.paths:
+            if not os.path.isdir(p) and not os.path.isfile(p):
+                raise ConfigError(f"local source {self.name}: {p!r} is not a directory or file")
+            if not os.access(p, os.R_OK):
+                raise ConfigError(f"local source {self.name}: {p!r} is not readable")
+        return f"{', '.join(self.config.paths)}: readable"
+
+    def ready(self) -> tuple[bool, str]:
+        missing = [p for p in self.config.paths if not os.path.exists(p)]
+        return (not missing, f"missing: {', '.join(missing)}" if missing else "paths present")
+
+    def run(self, feed: Feed) -> None:
+        while not self.ctx.stop.is_set():
+            for path in self._scan():
+                key = str(path)
+                with self._lock:
+                    if key in self._inflight:
+                        continue
+                    self._inflight.add(key)
+                feed.put(self._work(key, path))
+            if self.config.once:
+                return
+            self.ctx.stop.wait(self.config.poll_interval)
+
+    def _work(self, key: str, path: Path) -> Work:
+        def settled(_reason: str = "") -> None:
+            with self._lock:
+                self._inflight.discard(key)
+
+        return Work(key=key, source=self.name, items=lambda: self._read(path), on_done=settled,
+                    on_abandon=settled, newest_ts=path.stat().st_mtime if path.exists() else None)
+
+    def _settled(self, key: str) -> None:
+        with self._lock:
+            self._inflight.discard(key)
+
+    def _read(self, path: Path) -> Iterator[Record | BadItem]:
+        try:
+            yield from records_from_chunks(str(path), _file_chunks(path))
+        except InputError as e:
+            yield BadItem(str(path), f"{path}: {e}")
+
+    def _scan(self) -> Iterator[Path]:
+        now = time.time()
+        for root in self.config.paths:
+            r = Path(root)
+            files = [r] if r.is_file() else sorted(p for p in r.rglob("*") if p.is_file() and wanted(p.name)
+                                                   and not any(part.startswith(".") for part in
+                                                               p.relative_to(r).parts))
+            for p in files:
+                try:
+                    if now - p.stat().st_mtime < self.config.settle:
+                        continue
+                except OSError:
+                    continue
+                if not self.ctx.checkpoints.is_complete(str(p)):
+                    yield p

@@ -1,0 +1,163 @@
+"""S3 source against moto (server mode, over HTTP) into the real plugin: exact eventIDs delivered."""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+from pathlib import Path
+from typing import Any
+
+import boto3
+import orjson
+import pytest
+from ct import PluginFalco, daemon_config, key_for, log_file, record, run_daemon
+
+from bridge.deliver.checkpoints import Checkpoints
+from bridge.errors import ConfigError
+from bridge.sources._config import DaemonConfig
+
+NOW = datetime.datetime.now(datetime.UTC).replace(second=0, microsecond=0)
+A1, A2 = "111111111111", "222222222222"
+
+
+def _s3(endpoint: str) -> Any:
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+
+
+def org_bucket(endpoint: str, bucket: str = "trail") -> dict[str, list[str]]:
+    """An organization trail plus a per-account trail in one bucket: accounts x regions x days,
+    gzip and plain files, digests, Insights, and a stray key. Returns eventIDs by kind."""
+    s3 = _s3(endpoint)
+    s3.create_bucket(Bucket=bucket)
+    ids: dict[str, list[str]] = {"trail": [], "insight": []}
+    n = 0
+    for account, org in ((A1, "o-abcdefghij"), (A2, None)):
+        for region in ("us-east-1", "eu-west-1"):
+            for age in (datetime.timedelta(days=1, hours=2), datetime.timedelta(hours=2)):
+                when = NOW - age
+                recs = [record(f"{account}-{region}-{n}-{i}", when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+                        for i in range(3)]
+                n += 1
+                key = key_for(account, region, when, f"U{n}", org=org)
+                body = log_file(recs, gz=n % 2 == 0)
+                if n % 2:
+                    key = key.removesuffix(".gz")
+                s3.put_object(Bucket=bucket, Key=key, Body=body)
+                ids["trail"] += [r["eventID"] for r in recs]
+            day = NOW - datetime.timedelta(hours=2)
+            digest = key_for(account, region, day, "D1", org=org, kind="CloudTrail-Digest")
+            s3.put_object(Bucket=bucket, Key=digest, Body=gzip.compress(b'{"digestStartTime":"x"}'))
+    insight_when = NOW - datetime.timedelta(hours=1)
+    irec = record("insight-1", insight_when.strftime("%Y-%m-%dT%H:%M:%SZ"), eventType="AwsCloudTrailInsight")
+    s3.put_object(Bucket=bucket, Key=key_for(A1, "us-east-1", insight_when, "I1", kind="CloudTrail-Insight"),
+                  Body=log_file([irec]))
+    ids["insight"].append("insight-1")
+    stray = f"AWSLogs/o-abcdefghij/{A1}/CloudTrail/us-east-1/{NOW:%Y/%m/%d}/notes.txt"
+    s3.put_object(Bucket=bucket, Key=stray, Body=b"hello")
+    return ids
+
+
+def s3_source(endpoint: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "s3", "name": "trail", "bucket": "trail", "endpoint_url": endpoint, "region": "us-east-1",
+            "since": "3d", "once": True, **extra}
+
+
+def test_org_trail_every_record_once_and_never_again(aws: str, falco: PluginFalco, tmp_path: Path) -> None:
+    ids = org_bucket(aws)
+    state = tmp_path / "state.db"
+    cfg = daemon_config(falco.sock, state, [s3_source(aws)], quarantine=tmp_path / "q")
+    report = run_daemon(cfg)
+    assert sorted(falco.ids()) == sorted(ids["trail"])  # no digest, no Insight, nothing twice
+    assert report.acked == len(ids["trail"]) == 24
+    assert report.works_done == 8
+    assert report.quarantined == 1  # notes.txt: not a CloudTrail file
+    reasons = [p.read_text() for p in (tmp_path / "q").glob("*.reason.json")]
+    assert len(reasons) == 1 and "not a CloudTrail log file name" in reasons[0]
+
+    # A second run lists again and reads nothing: every object is complete in the checkpoints.
+    report = run_daemon(cfg)
+    assert report.records == 0 and len(falco.ids()) == 24
+    cp = Checkpoints(state)
+    assert len([n for n in cp.complete_names() if n.endswith((".json", ".json.gz"))]) == 8
+
+
+def test_record_bytes_reach_the_plugin_as_written(aws: str, falco: PluginFalco, tmp_path: Path) -> None:
+    s3 = _s3(aws)
+    s3.create_bucket(Bucket="trail")
+    when = NOW - datetime.timedelta(hours=1)
+    # Non-canonical JSON on purpose: spaces, escapes, a float written 1.50; re-encoding would change them.
+    raw = (b'{"eventVersion":"1.09", "eventTime":"' + when.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+           + b'","eventID":"raw-1","eventType":"AwsApiCall","requestParameters":{"k":"\\u00e9","n":1.50}}')
+    s3.put_object(Bucket="trail", Key=key_for(A1, "us-east-1", when, "R1"),
+                  Body=gzip.compress(b'{"Records":[' + raw + b"]}"))
+    run_daemon(daemon_config(falco.sock, tmp_path / "s.db", [s3_source(aws)]))
+    assert falco.payloads == [raw]
+
+
+def test_filters_accounts_regions_and_insights(aws: str, falco: PluginFalco, tmp_path: Path) -> None:
+    ids = org_bucket(aws)
+    cfg = daemon_config(falco.sock, tmp_path / "s.db",
+                        [s3_source(aws, accounts=[A1], regions=["us-east-1"], insights=True)])
+    run_daemon(cfg)
+    want = [i for i in ids["trail"] if i.startswith(f"{A1}-us-east-1-")] + ids["insight"]
+    assert sorted(falco.ids()) == sorted(want)
+
+
+def test_late_file_is_picked_up_by_the_next_poll(aws: str, falco: PluginFalco, tmp_path: Path) -> None:
+    s3 = _s3(aws)
+    s3.create_bucket(Bucket="trail")
+    t1, t2 = NOW - datetime.timedelta(minutes=30), NOW - datetime.timedelta(minutes=10)
+    s3.put_object(Bucket="trail", Key=key_for(A1, "us-east-1", t2, "B"), Body=log_file([record("b")]))
+    cfg = daemon_config(falco.sock, tmp_path / "s.db", [s3_source(aws)])
+    run_daemon(cfg)
+    # A file named by an earlier time than the one already read arrives late.
+    s3.put_object(Bucket="trail", Key=key_for(A1, "us-east-1", t1, "A"), Body=log_file([record("a")]))
+    run_daemon(cfg)
+    assert falco.ids() == ["b", "a"]
+
+
+def test_bad_objects_are_quarantined_and_the_rest_delivered(aws: str, falco: PluginFalco, tmp_path: Path) -> None:
+    s3 = _s3(aws)
+    s3.create_bucket(Bucket="trail")
+    t = NOW - datetime.timedelta(minutes=30)
+    good = log_file([record("g1"), record("g2")])
+    big = record("big", requestParameters={"blob": "x" * (10 * 1024 * 1024)})
+    bodies = {
+        "corrupt": gzip.compress(b'{"Records":[' + orjson.dumps(record("c0")) + b"]}")[:-12] + b"garbage!" * 2,
+        "truncated": b'{"Records":[' + orjson.dumps(record("t0")) + b',{"eventVersion":"1.0',
+        "latin1": b'{"Records":[' + orjson.dumps(record("l0")) + b',{"eventVersion":"1","eventTime":"'
+                  + t.strftime("%Y-%m-%dT%H:%M:%SZ").encode() + b'","eventID":"l1","x":"caf\xe9"}]}',
+        "big": log_file([record("b0"), big, record("b2")]),
+        "empty": b"",
+        "good": good,
+    }
+    for n, (name, body) in enumerate(bodies.items()):
+        s3.put_object(Bucket="trail", Key=key_for(A1, "us-east-1", t, f"{name}{n}").replace(".gz", ".gz"), Body=body)
+    q = tmp_path / "q"
+    report = run_daemon(daemon_config(falco.sock, tmp_path / "s.db", [s3_source(aws)], quarantine=q))
+    assert sorted(falco.ids()) == sorted(["t0", "l0", "b0", "b2", "g1", "g2"])
+    reasons = "\n".join(p.read_text() for p in q.glob("*.reason.json"))
+    assert "corrupt gzip" in reasons or "truncated gzip" in reasons
+    assert "truncated JSON" in reasons
+    assert "UTF-8" in reasons
+    assert "byte record limit" in reasons
+    assert "empty input" in reasons
+    assert report.quarantined == 5
+
+
+def test_config_errors_name_the_key(tmp_path: Path) -> None:
+    from bridge.config import from_dict
+
+    base = {"falco": {"socket": "/x"}}
+    with pytest.raises(ConfigError, match=r"sources\[0\].bucket .*CTBRIDGE__SOURCES__0__BUCKET.*required"):
+        from_dict(DaemonConfig, {**base, "sources": [{"type": "s3"}]}, "")
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.type: unknown source type 'kinesis' \(valid: .*s3.*sqs"):
+        from_dict(DaemonConfig, {**base, "sources": [{"type": "kinesis"}]}, "")
+    with pytest.raises(ConfigError, match=r"sources\[0\].accounts.*'12345' is not a 12-digit account ID"):
+        from_dict(DaemonConfig, {**base, "sources": [{"type": "s3", "bucket": "b", "accounts": ["12345"]}]}, "")
+    with pytest.raises(ConfigError, match=r"unknown key 'sorces'"):
+        from_dict(DaemonConfig, {**base, "sorces": []}, "")
+    # The other stages' sections are accepted as given.
+    cfg = from_dict(DaemonConfig, {**base, "sources": [{"type": "s3", "bucket": "b"}], "routes": [{"x": 1}],
+                                   "destinations": {}, "intake": {}, "queue": {}, "enrich": {}}, "")
+    assert cfg.routes == [{"x": 1}]
