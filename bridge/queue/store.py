@@ -144,11 +144,24 @@ class Store:
     def ack(self, items: list[Item]) -> None:
         if not items:
             return
+        seqs = [i.seq for i in items]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            n = self._db.executemany("DELETE FROM queue WHERE seq=?", [(i.seq,) for i in items]).rowcount
+            if seqs == sorted(seqs) and self._head_locked(seqs[0]):
+                # a batch taken from the head: no other row can sit between its first and last seq
+                n = self._db.execute("DELETE FROM queue WHERE seq BETWEEN ? AND ?", (seqs[0], seqs[-1])).rowcount
+            else:
+                n = self._db.executemany("DELETE FROM queue WHERE seq=?", [(s,) for s in seqs]).rowcount
             self._db.execute("COMMIT")
             self._depth -= n
+
+    def _head_locked(self, seq: int) -> bool:
+        row = self._db.execute("SELECT seq FROM queue ORDER BY seq LIMIT 1").fetchone()
+        return row is not None and int(row[0]) == seq
+
+    def oldest_enqueued(self) -> float | None:
+        with self._lock:
+            return self._oldest_locked()
 
     def dead(self, items: list[tuple[Item, str]]) -> None:
         """Move to the dead-letter table with the reason, in one transaction."""

@@ -96,15 +96,18 @@ class Worker:
 
     def step(self) -> bool:
         """Send one batch if there is one; False when the queue was empty."""
+        depth = self.store.depth()
+        if depth == 0:
+            self.store.wait(0.5)  # then peek anyway: `dlq retry` from another process is not counted
+        elif depth < self.max_events and self.interval > 0:
+            oldest = self.store.oldest_enqueued()
+            due = (oldest or 0.0) + self.interval - time.time()
+            if due > 0:  # let the batch fill, without re-reading it from SQLite each nap
+                self._stop.wait(min(due, 0.05))
+                return True
         items = self.store.peek(self.max_events)
         if not items:
-            self.store.wait(0.5)
             return False
-        if len(items) < self.max_events and self.interval > 0:
-            due = items[0].enqueued + self.interval - time.time()
-            if due > 0:
-                self._stop.wait(min(due, 0.05))  # short naps: a filling batch is sent as soon as full
-                return True
         pause = self.bucket.delay(len(items))
         if pause > 0 and self._stop.wait(pause):
             return True
