@@ -15,6 +15,9 @@ CloudTrail writes:
   set: {...}                   # any other top-level keys, merged last
   repeat: N                    # N copies, one second apart; "{i}" in strings becomes 1..N
 
+A case may also give `history:` records (same forms): they go through the enrich stage first, to
+warm its state (what a principal did yesterday), and are not sent to Falco.
+
 Every record gets a unique eventID, so Falco's alerts map back to their case by ct.id.
 """
 
@@ -40,7 +43,7 @@ _NS = uuid.UUID("6f1c1a9e-8f0b-4d1e-9a57-0c7e1b2d3f40")
 _READ_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup", "Search", "BatchGet")
 RECORD_KEYS = {"as", "call", "request", "response", "error", "message", "region", "ip", "agent", "at",
                "additional", "set", "repeat", "raw", "readonly", "type"}
-CASE_KEYS = {"name", "for", "expect", "records", "stratus", "enrich", "note"}
+CASE_KEYS = {"name", "for", "expect", "records", "history", "stratus", "enrich", "note"}
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Case:
     expect: set[str]
     targets: set[str]  # the rules this case is about (positive when expected, negative otherwise)
     records: list[dict[str, Any]]
+    history: list[dict[str, Any]] = field(default_factory=list)
     stratus: list[str] = field(default_factory=list)
     enrich: bool = True
 
@@ -144,23 +148,32 @@ def load_cases(paths: list[Path], identities: dict[str, Any]) -> list[Case]:
             if "expect" not in c or not c.get("records"):
                 raise ConfigError(f"{where}: a case needs `expect` (a list, [] for none) and `records`")
             start = BASE_TIME + CASE_SPACING * len(cases)
-            records: list[dict[str, Any]] = []
-            for k, spec in enumerate(c["records"]):
-                copies = int(spec.get("repeat", 1))
-                for i in range(1, copies + 1):
-                    one = _subst({k2: v for k2, v in spec.items() if k2 != "repeat"}, i)
-                    if copies > 1:
-                        one["at"] = float(spec.get("at", 0)) + i - 1
-                    rec = expand_record(one, identities, start, f"{where} record {k}")
-                    rec["eventID"] = str(uuid.uuid5(_NS, f"{path.name}/{n}/{k}/{i}"))
-                    records.append(rec)
+            records = _expand_all(c["records"], identities, start, f"{path.name}/{n}", where)
+            # history happens a day earlier, so no counter window reaches into the case
+            history = _expand_all(c.get("history") or [], identities, start - timedelta(days=1),
+                                  f"{path.name}/{n}/history", where)
             expect = set(c["expect"] or [])
             cases.append(Case(
                 name=str(c["name"]), file=path.name, expect=expect,
-                targets=set(c.get("for") or expect), records=records,
+                targets=set(c.get("for") or expect), records=records, history=history,
                 stratus=list(c.get("stratus") or []), enrich=bool(c.get("enrich", True)),
             ))
     return cases
+
+
+def _expand_all(specs: list[dict[str, Any]], identities: dict[str, Any], start: datetime, key: str,
+                where: str) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    for k, spec in enumerate(specs):
+        copies = int(spec.get("repeat", 1))
+        for i in range(1, copies + 1):
+            one = _subst({k2: v for k2, v in spec.items() if k2 != "repeat"}, i)
+            if copies > 1:
+                one["at"] = float(spec.get("at", 0)) + i - 1
+            rec = expand_record(one, identities, start, f"{where} record {k}")
+            rec["eventID"] = str(uuid.uuid5(_NS, f"{key}/{k}/{i}"))
+            records.append(rec)
+    return records
 
 
 def enriched_lines(cases: list[Case]) -> list[str]:
@@ -168,10 +181,16 @@ def enriched_lines(cases: list[Case]) -> list[str]:
     lines: list[str] = []
     for case in cases:
         enricher = Enricher() if case.enrich else None
+        for rec in case.history if enricher else []:
+            _enrich(enricher, rec, case.name)
         for rec in case.records:
-            raw = json.dumps(rec, separators=(",", ":")).encode()
-            if enricher:
-                ts = datetime.strptime(rec["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-                raw = enricher.process(Record(raw=raw, ts_ns=int(ts.timestamp()) * 10**9, origin=case.name)).raw
-            lines.append(raw.decode())
+            lines.append(_enrich(enricher, rec, case.name).decode())
     return lines
+
+
+def _enrich(enricher: Enricher | None, rec: dict[str, Any], origin: str) -> bytes:
+    raw = json.dumps(rec, separators=(",", ":")).encode()
+    if enricher is None:
+        return raw
+    ts = datetime.strptime(rec["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return enricher.process(Record(raw=raw, ts_ns=int(ts.timestamp()) * 10**9, origin=origin)).raw
