@@ -72,10 +72,14 @@ class PluginFalco(threading.Thread):
         self.error: BaseException | None = None
         self._halt = threading.Event()
         self._lock = threading.Lock()
+        self.running = threading.Event()  # cleared: Falco takes nothing, so the plugin ACKs nothing
+        self.running.set()
 
     def run(self) -> None:
         try:
             while not self._halt.is_set():
+                if not self.running.wait(0.1):
+                    continue
                 rc, events = self.instance.next_batch()
                 with self._lock:
                     self.payloads.extend(ev.payload for ev in events)
@@ -89,6 +93,7 @@ class PluginFalco(threading.Thread):
             return [orjson.loads(p)["eventID"] for p in self.payloads]
 
     def close(self) -> None:
+        self.running.set()
         self._halt.set()
         self.join(timeout=30)
         self.instance.close()
@@ -121,3 +126,56 @@ def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> bool:
 
 def iter_ids(records: list[dict[str, Any]]) -> Iterator[str]:
     return (r["eventID"] for r in records)
+
+
+class Running:
+    """A daemon on a thread; stop() stops it like SIGTERM and returns its report."""
+
+    def __init__(self, config: DaemonConfig, alerts: list[Alert] | None = None) -> None:
+        sink: Callable[[Alert], None] = (alerts.append if alerts is not None else (lambda a: None))
+        self.daemon = Daemon(config, sink)
+        self.out: dict[str, Any] = {}
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.out["report"] = self.daemon.run()
+        except BaseException as e:  # re-raised by stop()
+            self.out["error"] = e
+
+    def connected(self) -> bool:
+        return self.daemon._plugin_ready()[0]
+
+    def stop(self) -> DaemonReport:
+        self.daemon.stop.set()
+        self.thread.join(60)
+        if "error" in self.out:
+            raise self.out["error"]
+        assert not self.thread.is_alive(), "the daemon did not stop"
+        return self.out["report"]  # type: ignore[no-any-return]
+
+
+def run_until(config: DaemonConfig, cond: Callable[[], bool], timeout: float = 60.0,
+              alerts: list[Alert] | None = None) -> tuple[DaemonReport, bool]:
+    """Runs the daemon on a thread until cond() holds (or timeout), then stops it like SIGTERM."""
+    stop = threading.Event()
+    sink: Callable[[Alert], None] = (alerts.append if alerts is not None else (lambda a: None))
+    daemon = Daemon(config, sink, stop)
+    out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            out["report"] = daemon.run()
+        except BaseException as e:  # re-raised below
+            out["error"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    met = wait_for(lambda: cond() or not t.is_alive(), timeout) and cond()
+    stop.set()
+    t.join(60)
+    if "error" in out:
+        raise out["error"]
+    assert not t.is_alive(), "the daemon did not stop"
+    return out["report"], met
