@@ -51,17 +51,20 @@ def test_backfill_pages_paced_and_as_written(aws: str, falco: PluginFalco, tmp_p
     events = [json.dumps(record(f"l{i}")) for i in range(5)]
     srv = LookupEvents(events)
     try:
-        src = {"type": "cloudtrail_api", "endpoint_url": srv.url, "regions": ["us-east-1"], "since": "2h"}
+        src = {"type": "cloudtrail_api", "endpoint_url": srv.url, "regions": ["us-east-1"],
+               "since": "2026-11-20T09:00:00Z", "until": "2026-11-20T11:00:00Z"}
         cfg = daemon_config(falco.sock, tmp_path / "s.db", [src])
         run_daemon(cfg)
         assert falco.ids() == [f"l{i}" for i in range(5)]
         assert [p.decode() for p in falco.payloads] == events
         times = [t for t, _ in srv.calls]
         assert len(times) == 3
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-        assert all(g >= 0.4 for g in gaps), gaps  # paced to 2 requests/s (0.5 s apart, minus clock jitter)
-        assert all("StartTime" in body and "EndTime" in body for _, body in srv.calls)
+        # Paced to 2 requests/s: 3 calls span at least 1 s at the client; the first call's arrival
+        # here is late by its connection set-up, hence the margin.
+        assert times[-1] - times[0] >= 0.85, times
+        assert {(body["StartTime"], body["EndTime"]) for _, body in srv.calls} == {(1795165200, 1795172400)}
         run_daemon(cfg)  # the window is done: no request, nothing sent again
         assert len(srv.calls) == 3 and len(falco.ids()) == 5
     finally:
         srv.server.shutdown()
+        srv.server.server_close()
