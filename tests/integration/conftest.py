@@ -71,14 +71,22 @@ def image_grpc(docker_ok: bool) -> str:
     return IMAGE_GRPC
 
 
+def find_falco_binary() -> str | None:
+    """FALCO_BINARY, else `falco` on PATH (the same order as the bridge's own locate())."""
+    binary = os.environ.get("FALCO_BINARY")
+    if binary:
+        resolved = shutil.which(binary)
+        if resolved is None:
+            pytest.fail(f"FALCO_BINARY={binary} is not an executable file")
+        return resolved
+    return shutil.which("falco")
+
+
 @pytest.fixture(scope="session")
 def falco_binary() -> tuple[str, tuple[int, int, int]]:
-    binary = os.environ.get("FALCO_BINARY")
-    if not binary:
-        pytest.skip("FALCO_BINARY is not set: the binary tests need a Falco binary")
-    resolved = shutil.which(binary)
+    resolved = find_falco_binary()
     if resolved is None:
-        pytest.fail(f"FALCO_BINARY={binary} is not an executable file")
+        pytest.skip("no Falco binary: set FALCO_BINARY or put `falco` on PATH (the binary tests need one)")
     return resolved, falco_version(resolved)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "samples" / "seed"
-RULES = REPO / "rules"
+RULES = Path(os.environ.get("CTBRIDGE_TEST_RULES", REPO / "rules"))  # the rules the seed expectations hold for
 IMAGE_HTTP = "falcosecurity/falco:0.45.0"  # no gRPC: alerts come back over http_output
 IMAGE_GRPC = "falcosecurity/falco:0.43.1"  # the last Falco with gRPC output
 BRIDGE_TIMEOUT_S = 300
