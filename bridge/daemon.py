@@ -107,6 +107,7 @@ class _Marks:
         self._cp = checkpoints
         self._report = report
         self.sent = 0
+        self.acked = 0
         # (records sent when the mark was made, work, items of the work handled, eventID hash, kind)
         self._marks: deque[tuple[int, Work, int, int, int]] = deque()
 
@@ -119,8 +120,11 @@ class _Marks:
 
     def finished(self, work: Work, done: int) -> None:
         self._marks.append((self.sent, work, done, 0, _FINISHED))
+        if self.sent <= self.acked:  # nothing of it is waiting for the plugin (all repeats or bad)
+            self.on_ack(self.acked)
 
     def on_ack(self, acked: int) -> None:
+        self.acked = acked
         if not self._marks or self._marks[0][0] > acked:
             return
         positions: dict[str, tuple[int, bool]] = {}
