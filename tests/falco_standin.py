@@ -21,9 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import yaml
 from plugin_abi import PluginLib, default_library
-from rule_eval import Evaluator, tokenize
+from rule_eval import Evaluator, load_rules, tokenize
 
 REPO = Path(__file__).resolve().parents[1]
 SS_PLUGIN_EOF = 2
@@ -31,13 +30,9 @@ OUTPUT_FIELD = re.compile(r"%([\w.]+(?:\[[^\]]+\])?)")
 
 
 def _rules() -> list[tuple[dict[str, Any], dict[str, str], dict[str, list[str]]]]:
-    out = []
-    for path in sorted((REPO / "rules").glob("*.yaml")):
-        items = yaml.safe_load(path.read_text(encoding="utf-8"))
-        macros = {i["macro"]: i["condition"] for i in items if "macro" in i}
-        lists = {i["list"]: [str(x) for x in i["items"]] for i in items if "list" in i}
-        out += [(i, macros, lists) for i in items if "rule" in i and i.get("enabled", True)]
-    return out
+    # Macros and lists are shared across the files, as Falco loads them.
+    rules, macros, lists = load_rules(sorted((REPO / "rules").glob("*.yaml")))
+    return [(r, macros, lists) for r in rules]
 
 
 def _iso(ts: int) -> str:

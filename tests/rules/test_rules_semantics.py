@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from plugin_abi import PluginLib, default_library
-from rule_eval import Evaluator, tokenize
+from rule_eval import Evaluator, fields_of, load_rules, tokenize
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "samples" / "seed"
@@ -54,19 +54,16 @@ def plugin() -> Iterator[Any]:
 def matches(plugin: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """(rule, eventID) -> the rule's output field values, for every rule that matches a seed record."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
+    rules, macros, lists = load_rules(sorted((REPO / "rules").glob("*.yaml")))
+    needed = fields_of([*macros.values(), *(r["condition"] for r in rules)])
+    outputs = {m.group(0)[1:] for r in rules for m in re.finditer(r"%[\w.]+(?:\[[^\]]+\])?", r["output"])}
+    names = sorted(needed | outputs)
     for evtnum, record in enumerate(seed_records(), start=1):
         payload = json.dumps(record, separators=(",", ":")).encode()
-        for items in rules_files():
-            macros = {i["macro"]: i["condition"] for i in items if "macro" in i}
-            lists = {i["list"]: [str(x) for x in i["items"]] for i in items if "list" in i}
-            needed = {f for c in [*macros.values(), *(i.get("condition", "") for i in items)] for f in fields_in(c)}
-            outputs = {m.group(0)[1:] for i in items if "output" in i
-                       for m in re.finditer(r"%[\w.]+(?:\[[^\]]+\])?", i["output"])}
-            names = sorted(needed | outputs)
-            values = dict(zip(names, plugin.extract(payload, names, evtnum=evtnum), strict=True))
-            for rule in (i for i in items if "rule" in i):
-                if Evaluator(macros, lists, values).run(rule["condition"]):
-                    found[(rule["rule"], record["eventID"])] = values
+        values = dict(zip(names, plugin.extract(payload, names, evtnum=evtnum), strict=True))
+        for rule in rules:
+            if Evaluator(macros, lists, values).run(rule["condition"]):
+                found[(rule["rule"], record["eventID"])] = values
     return found
 
 
@@ -77,6 +74,11 @@ def test_evaluator_follows_falco_semantics() -> None:
     assert ev.run("ct.name in (l)") and ev.run("ct.name in (x, PutBucketAcl)")
     assert not ev.run('ct.error != "x"')  # an absent field fails every comparison
     assert not ev.run('ct.name = "CreateBucket" or (ct.error exists)')
+    numbers = Evaluator({}, {}, {"ctb.count[n]": 20, "ct.user": "bob", "ct.request.username": "bob",
+                                 "ct.srcip": "10.0.0.1", "ct.region": None})
+    assert numbers.run("ctb.count[n] >= 20") and not numbers.run("ctb.count[n] > 20")
+    assert numbers.run("ct.request.username = val(ct.user)") and not numbers.run("ct.srcip = val(ct.region)")
+    assert numbers.run('ct.srcip glob "10.*"') and not numbers.run('ct.srcip glob "192.*"')
 
 
 def test_seed_raises_exactly_the_expected_alerts(plugin: Any) -> None:
