@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,32 @@ def falco_cfg(plugin_name: str, plugin: str, open_params: str, out: Path, json_p
 
 
 def peak_rss_mib(ru: Any) -> float:
-    return float(ru.ru_maxrss) / 1024.0  # Linux: KiB
+    return float(ru.ru_maxrss) / 1024.0  # Linux: KiB; a child's own peak (and its reaped children's)
+
+
+class HighWater:
+    """Falco's VmHWM sampled from /proc while it runs (wait4's figure would include the bridge's
+    when both are children of this process and the kernel folds reaped grandchildren in)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.kib, self._stop = pid, 0, threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.kib = max(self.kib, int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            self._stop.wait(0.02)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._t.join()
+        return self.kib / 1024.0
 
 
 def run_once(falco: str, cfg: dict[str, Any], rules: list[Path], work: Path, tag: str,
@@ -82,6 +108,7 @@ def run_once(falco: str, cfg: dict[str, Any], rules: list[Path], work: Path, tag
     log = open(work / f"{tag}.log", "wb")  # noqa: SIM115
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    hwm = HighWater(proc.pid)
     bridge_rss = None
     if feed is not None:
         assert sock is not None
@@ -96,14 +123,16 @@ def run_once(falco: str, cfg: dict[str, Any], rules: list[Path], work: Path, tag
         if bridge.returncode != 0:
             sys.exit(f"{tag}: bridge exited {bridge.returncode}: {bridge.stderr.read().decode()[-2000:] if bridge.stderr else ''}")
         bridge_rss = peak_rss_mib(ru)
-    _, status, ru = os.wait4(proc.pid, 0)
+    while proc.poll() is None:  # sample until it exits; poll() reaps it
+        time.sleep(0.005)
     elapsed = time.perf_counter() - start
+    falco_hwm = hwm.stop()
     log.close()
-    rc = os.waitstatus_to_exitcode(status)
+    rc = proc.returncode
     if rc != 0:
         sys.exit(f"{tag}: Falco exited {rc}; see {work / (tag + '.log')}")
     alerts = sum(1 for line in out.read_text().splitlines() if line.startswith("{")) if out.exists() else 0
-    return {"seconds": elapsed, "falco_rss_mib": peak_rss_mib(ru), "bridge_rss_mib": bridge_rss, "alerts": alerts}
+    return {"seconds": elapsed, "falco_rss_mib": falco_hwm, "bridge_rss_mib": bridge_rss, "alerts": alerts}
 
 
 def main() -> None:
