@@ -48,7 +48,24 @@ class DeadItem:
     body: bytes
 
 
+class _Put:
+    __slots__ = ("id", "at", "body", "done", "queued", "error")
+
+    def __init__(self, alert_id: str, at: float, body: bytes) -> None:
+        self.id, self.at, self.body = alert_id, at, body
+        self.done = False
+        self.queued = True
+        self.error: BaseException | None = None
+
+
 class Store:
+    """Thread-safe. Lock order: `_db_lock` (the connection) before `_lock` (counters, pending puts).
+
+    Puts are group-committed: concurrent intake threads hand their alert to whichever of them is
+    committing, which writes all waiting alerts in one transaction; each put still returns only
+    after the transaction holding its alert has committed.
+    """
+
     def __init__(self, path: Path, limits: QueueLimits = QueueLimits(), dedup_window: float = 0.0,
                  fsync: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,11 +74,16 @@ class Store:
         self.dedup_window = dedup_window
         self.dropped = 0
         self.deduplicated = 0
+        self._db_lock = threading.Lock()
         self._lock = threading.Lock()
         self.available = threading.Condition(self._lock)
+        self._committed = threading.Condition(self._lock)
+        self._pending: list[_Put] = []
+        self._inflight = 0  # puts counted in _depth but not yet committed
+        self._leader = False
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL survives a killed process; FULL also survives power loss, at an fsync per alert.
+        # NORMAL in WAL survives a killed process; FULL also survives power loss, at an fsync per commit.
         self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self._db.executescript(_SCHEMA)
         self._depth = int(self._db.execute("SELECT count(*) FROM queue").fetchone()[0])
@@ -70,70 +92,119 @@ class Store:
     # --- intake side -------------------------------------------------------------------------
 
     def has_room(self) -> bool:
-        with self._lock:
-            return self._room_locked(time.time())
-
-    def _room_locked(self, now: float) -> bool:
         if self.limits.policy != "block":
             return True
-        if self._depth >= self.limits.max_depth:
-            return False
+        with self._lock:
+            if self._depth >= self.limits.max_depth:
+                return False
         if self.limits.max_age > 0:
-            oldest = self._oldest_locked()
-            if oldest is not None and now - oldest > self.limits.max_age:
+            oldest = self.oldest_enqueued()
+            if oldest is not None and time.time() - oldest > self.limits.max_age:
                 return False
         return True
 
     def put(self, alert_id: str, body: bytes) -> bool:
         """Durably queue one alert; False if it is a duplicate within the dedup window.
         QueueFull under the block policy when the queue is at its bound."""
-        now = time.time()
+        if self.limits.max_age > 0 and not self.has_room():
+            raise QueueFull(f"queue {self.path.parent.name}: oldest alert older than {self.limits.max_age:.0f}s")
+        p = _Put(alert_id, time.time(), body)
         with self._lock:
-            if not self._room_locked(now):
+            if self.limits.policy == "block" and self._depth >= self.limits.max_depth:
                 raise QueueFull(f"queue {self.path.parent.name} is full ({self._depth} alerts)")
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                if self.dedup_window > 0:
-                    row = db.execute("SELECT at FROM seen WHERE id=?", (alert_id,)).fetchone()
-                    if row is not None and now - row[0] < self.dedup_window:
-                        db.execute("COMMIT")
-                        self.deduplicated += 1
-                        return False
-                    db.execute("INSERT OR REPLACE INTO seen(id, at) VALUES (?, ?)", (alert_id, now))
-                    self._puts += 1
-                    if self._puts % 1000 == 0:
-                        db.execute("DELETE FROM seen WHERE at < ?", (now - self.dedup_window,))
-                db.execute("INSERT INTO queue(id, enqueued, body) VALUES (?, ?, ?)", (alert_id, now, body))
-                self._depth += 1
-                self._drop_locked(now)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            self.available.notify_all()
-        return True
+            self._depth += 1  # provisional: taken back if it turns out a duplicate or fails
+            self._inflight += 1
+            self._pending.append(p)
+            while not p.done:
+                if self._leader:
+                    self._committed.wait()
+                    continue
+                self._leader = True
+                batch, self._pending = self._pending, []
+                self._lock.release()
+                try:
+                    self._commit(batch)
+                finally:
+                    self._lock.acquire()
+                    self._leader = False
+                    self._committed.notify_all()
+        if p.error is not None:
+            raise p.error
+        return p.queued
 
-    def _drop_locked(self, now: float) -> None:
+    def _commit(self, batch: list[_Put]) -> None:
+        db = self._db
+        dropped = 0
+        error: BaseException | None = None
+        with self._db_lock:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = self._dedup(batch) if self.dedup_window > 0 else batch
+                    db.executemany("INSERT INTO queue(id, enqueued, body) VALUES (?, ?, ?)",
+                                   [(p.id, p.at, p.body) for p in rows])
+                    dropped = self._drop(len(rows))
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except Exception as e:  # handed to every put of the batch, each raises it
+                error = e
+                dropped = 0
+            with self._lock:
+                for p in batch:
+                    if error is not None:
+                        p.error, p.queued = error, False
+                    if not p.queued:
+                        self._depth -= 1
+                    p.done = True
+                    self._inflight -= 1
+                self._depth -= dropped
+                self.dropped += dropped
+                self.available.notify_all()
+
+    def _dedup(self, batch: list[_Put]) -> list[_Put]:
+        now = time.time()
+        fresh: list[_Put] = []
+        in_batch: set[str] = set()
+        for p in batch:
+            row = self._db.execute("SELECT at FROM seen WHERE id=?", (p.id,)).fetchone()
+            if p.id in in_batch or (row is not None and now - row[0] < self.dedup_window):
+                p.queued = False
+                with self._lock:
+                    self.deduplicated += 1
+                continue
+            in_batch.add(p.id)
+            fresh.append(p)
+        self._db.executemany("INSERT OR REPLACE INTO seen(id, at) VALUES (?, ?)", [(p.id, now) for p in fresh])
+        self._puts += len(batch)
+        if self._puts >= 1000:
+            self._puts = 0
+            self._db.execute("DELETE FROM seen WHERE at < ?", (now - self.dedup_window,))
+        return fresh
+
+    def _drop(self, added: int) -> int:
+        """drop_oldest: delete what is over the bounds; how many were dropped (in this transaction)."""
         if self.limits.policy != "drop_oldest":
-            return
-        over = self._depth - self.limits.max_depth
+            return 0
+        with self._lock:
+            over = self._depth - self._inflight + added - self.limits.max_depth
+        n = 0
         if over > 0:
-            self._db.execute("DELETE FROM queue WHERE seq IN (SELECT seq FROM queue ORDER BY seq LIMIT ?)", (over,))
-            self._depth -= over
-            self.dropped += over
+            n += self._db.execute("DELETE FROM queue WHERE seq IN (SELECT seq FROM queue ORDER BY seq LIMIT ?)",
+                                  (over,)).rowcount
         if self.limits.max_age > 0:
-            n = self._db.execute("DELETE FROM queue WHERE enqueued < ?", (now - self.limits.max_age,)).rowcount
-            self._depth -= n
-            self.dropped += n
+            n += self._db.execute("DELETE FROM queue WHERE enqueued < ?", (time.time() - self.limits.max_age,)).rowcount
+        return n
 
     # --- worker side -------------------------------------------------------------------------
 
     def peek(self, n: int) -> list[Item]:
-        with self._lock:
+        with self._db_lock:
             rows = self._db.execute("SELECT seq, id, enqueued, body FROM queue ORDER BY seq LIMIT ?", (n,)).fetchall()
             if len(rows) < n:
-                self._depth = len(rows)  # exact; also picks up `ctbridge dlq retry` run by another process
+                with self._lock:  # exact; also picks up `ctbridge dlq retry` run by another process
+                    self._depth = len(rows) + self._inflight
         return [Item(*r) for r in rows]
 
     def wait(self, timeout: float) -> None:
@@ -145,7 +216,7 @@ class Store:
         if not items:
             return
         seqs = [i.seq for i in items]
-        with self._lock:
+        with self._db_lock:
             self._db.execute("BEGIN IMMEDIATE")
             if seqs == sorted(seqs) and self._head_locked(seqs[0]):
                 # a batch taken from the head: no other row can sit between its first and last seq
@@ -153,14 +224,15 @@ class Store:
             else:
                 n = self._db.executemany("DELETE FROM queue WHERE seq=?", [(s,) for s in seqs]).rowcount
             self._db.execute("COMMIT")
-            self._depth -= n
+            with self._lock:
+                self._depth -= n
 
     def _head_locked(self, seq: int) -> bool:
         row = self._db.execute("SELECT seq FROM queue ORDER BY seq LIMIT 1").fetchone()
         return row is not None and int(row[0]) == seq
 
     def oldest_enqueued(self) -> float | None:
-        with self._lock:
+        with self._db_lock:
             return self._oldest_locked()
 
     def dead(self, items: list[tuple[Item, str]]) -> None:
@@ -168,13 +240,14 @@ class Store:
         if not items:
             return
         now = time.time()
-        with self._lock:
+        with self._db_lock:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT INTO dead(id, enqueued, failed, reason, body) VALUES (?, ?, ?, ?, ?)",
                                  [(i.id, i.enqueued, now, reason[:2000], i.body) for i, reason in items])
             n = self._db.executemany("DELETE FROM queue WHERE seq=?", [(i.seq,) for i, _ in items]).rowcount
             self._db.execute("COMMIT")
-            self._depth -= n
+            with self._lock:
+                self._depth -= n
 
     # --- inspection --------------------------------------------------------------------------
 
@@ -187,22 +260,22 @@ class Store:
         return None if row is None else float(row[0])
 
     def oldest_age(self) -> float:
-        with self._lock:
+        with self._db_lock:
             oldest = self._oldest_locked()
         return 0.0 if oldest is None else max(0.0, time.time() - oldest)
 
     def dead_list(self, limit: int = 100) -> list[DeadItem]:
-        with self._lock:
+        with self._db_lock:
             rows = self._db.execute("SELECT seq, id, enqueued, failed, reason, body FROM dead ORDER BY seq LIMIT ?",
                                     (limit,)).fetchall()
         return [DeadItem(*r) for r in rows]
 
     def dead_count(self) -> int:
-        with self._lock:
+        with self._db_lock:
             return int(self._db.execute("SELECT count(*) FROM dead").fetchone()[0])
 
     def dead_get(self, seq: int) -> DeadItem | None:
-        with self._lock:
+        with self._db_lock:
             row = self._db.execute("SELECT seq, id, enqueued, failed, reason, body FROM dead WHERE seq=?",
                                    (seq,)).fetchone()
         return None if row is None else DeadItem(*row)
@@ -210,7 +283,7 @@ class Store:
     def dead_retry(self, seqs: list[int] | None = None) -> int:
         """Put dead alerts back at the end of the queue (all when seqs is None); how many moved."""
         now = time.time()
-        with self._lock:
+        with self._db_lock:
             self._db.execute("BEGIN IMMEDIATE")
             where, args = ("", ()) if seqs is None else (
                 f"WHERE seq IN ({','.join('?' * len(seqs))})", tuple(seqs))
@@ -219,16 +292,17 @@ class Store:
                                  [(r[1], now, r[2]) for r in rows])
             self._db.executemany("DELETE FROM dead WHERE seq=?", [(r[0],) for r in rows])
             self._db.execute("COMMIT")
-            self._depth += len(rows)
-            self.available.notify_all()
+            with self._lock:
+                self._depth += len(rows)
+                self.available.notify_all()
         return len(rows)
 
     def dead_purge(self, seqs: list[int] | None = None) -> int:
-        with self._lock:
+        with self._db_lock:
             if seqs is None:
                 return int(self._db.execute("DELETE FROM dead").rowcount)
             return int(self._db.executemany("DELETE FROM dead WHERE seq=?", [(s,) for s in seqs]).rowcount)
 
     def close(self) -> None:
-        with self._lock:
+        with self._db_lock:
             self._db.close()

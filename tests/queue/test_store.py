@@ -74,3 +74,37 @@ def test_drop_oldest_policy_counts(tmp_path: Path) -> None:
         s.put(f"id{i}", b"")
     assert s.depth() == 3 and s.dropped == 2
     assert [i.id for i in s.peek(5)] == ["id2", "id3", "id4"]
+
+
+def test_concurrent_puts_are_group_committed_and_all_durable(tmp_path: Path) -> None:
+    import threading
+
+    s = Store(tmp_path / "queue.db", dedup_window=60)
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def put(k: int) -> None:
+        for i in range(200):
+            ok = s.put(f"id{i}" if k < 2 else f"t{k}-{i}", b"x")  # threads 0 and 1 send the same ids
+            with lock:
+                results.append(ok)
+
+    ts = [threading.Thread(target=put, args=(k,)) for k in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert results.count(True) == 200 * 7 and s.deduplicated == 200
+    assert s.depth() == 1400
+    s.close()
+    s = Store(tmp_path / "queue.db")
+    items = s.peek(5000)
+    assert len(items) == 1400 and len({i.id for i in items}) == 1400 and s.depth() == 1400
+
+
+def test_failed_commit_raises_in_every_put(tmp_path: Path) -> None:
+    s = Store(tmp_path / "queue.db")
+    s._db.execute("DROP TABLE queue")  # the next transaction fails
+    with pytest.raises(Exception, match="no such table"):
+        s.put("a", b"")
+    assert s.depth() == 0
