@@ -26,6 +26,8 @@ from bridge.model import Alert, BadItem, Record
 from bridge.normalize.dedup import Dedup
 from bridge.normalize.quarantine import Quarantine
 from bridge.sources.local import iter_local_records
+from bridge.sources.remote import Window, is_remote, iter_inputs
+from bridge.sources.remote import check as check_remote
 
 log = logging.getLogger("ctbridge.replay")
 
@@ -52,6 +54,8 @@ class ReplayOptions:
     read_workers: int = 2  # processes that decompress and parse files; 1 = in this process
     enrich: EnrichConfig | None = None  # counters/first-seen/sequences into "ctb"; None = off
     enrich_state: Path | None = None  # SQLite file that keeps the enrichment state across runs
+    window: Window | None = None  # s3:// and cloudtrail-api:// inputs: time window, accounts, regions
+    on_item: Callable[[Record | BadItem], None] | None = None  # sees every item read (progress bar)
 
 
 @dataclass
@@ -94,7 +98,9 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 def _check_inputs(opts: ReplayOptions) -> None:
     for p in opts.paths:
-        if not Path(p).exists():
+        if is_remote(p):
+            check_remote(p, opts.window or Window())
+        elif not Path(p).exists():
             raise ConfigError(f"input {p!r} does not exist")
     for r in opts.rules:
         if not Path(r).exists():
@@ -107,7 +113,11 @@ def _records(opts: ReplayOptions, quarantine: Quarantine, report: ReplayReport) 
     dedup = Dedup()
     enricher = Enricher(opts.enrich, opts.enrich_state) if opts.enrich is not None else None
     try:
-        for item in iter_local_records(opts.paths, workers=opts.read_workers):
+        items = iter_inputs(opts.paths, opts.window or Window(), quarantine,
+                            lambda paths: iter_local_records(paths, workers=opts.read_workers))
+        for item in items:
+            if opts.on_item is not None:
+                opts.on_item(item)
             if isinstance(item, BadItem):
                 quarantine.put(item)
                 continue

@@ -22,3 +22,9 @@ def falco(tmp_path: Path) -> Iterator[object]:
     yield f
     f.close()
     assert f.error is None, f.error
+
+
+@pytest.fixture
+def plugin_built() -> None:
+    if not Path(default_library()).is_file():
+        pytest.skip(f"plugin library {default_library()} is not built (run `make plugin`)")
