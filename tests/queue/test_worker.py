@@ -101,3 +101,62 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
     for attempt, lo, hi in [(1, 0.5, 1.0), (2, 1.0, 2.0), (4, 4.0, 8.0), (20, 150.0, 300.0)]:
         d = backoff(attempt, 1.0, 300.0)
         assert lo <= d <= hi
+
+
+def test_metrics_and_readiness_per_destination(tmp_path: Path) -> None:
+    from prometheus_client import REGISTRY
+
+    from bridge.telemetry.health import Readiness
+
+    def value(name: str, dest: str) -> float:
+        return REGISTRY.get_sample_value(name, {"destination": dest}) or 0.0
+
+    calls: list[int] = []
+
+    def answer(r: Request) -> Answer:
+        if b"-0002" in r.body:
+            return 400, {}, b"no"  # permanent: dead-lettered
+        calls.append(1)
+        return (503, {}, b"") if len(calls) <= 2 else (200, {}, b"")  # two retries first
+
+    rec = Recorder(answer)
+    ready = Readiness()
+    dest = {"name": "metered", "type": "webhook", "url": rec.url, "backoff_base": 0.05, "backoff_max": 0.1,
+            "queue": {"max_depth": 3}}
+    fwd = build_forwarder({"destinations": [dest], "queue": {"dir": str(tmp_path / "q")}}, ready)
+    before = {m: value(m, "metered") for m in ("ctbridge_forward_sent_total", "ctbridge_forward_retried_total",
+                                               "ctbridge_forward_dead_lettered_total")}
+    for i in range(3):
+        fwd.handle(cloud(i))
+    assert not fwd.stores["metered"].has_room()
+    fwd.start()
+    try:
+        ok, lines = ready.status()
+        assert wait_for(lambda: fwd.stores["metered"].depth() == 0)
+        ok, lines = ready.status()
+        assert ok and any(line.startswith("ok destination metered: 0 queued") for line in lines)
+        assert value("ctbridge_forward_sent_total", "metered") - before["ctbridge_forward_sent_total"] == 2
+        assert value("ctbridge_forward_retried_total", "metered") - before["ctbridge_forward_retried_total"] == 2
+        assert value("ctbridge_forward_dead_lettered_total", "metered") - before[
+            "ctbridge_forward_dead_lettered_total"] == 1
+        assert value("ctbridge_forward_latency_seconds_count", "metered") >= 2
+        assert REGISTRY.get_sample_value("ctbridge_forward_queue_depth", {"destination": "metered"}) == 0
+    finally:
+        fwd.close()
+        rec.close()
+    assert not any("metered" in line for line in ready.status()[1])  # checks removed on close
+
+
+def test_full_queue_makes_readyz_fail(tmp_path: Path) -> None:
+    from bridge.telemetry.health import Readiness
+
+    ready = Readiness()
+    fwd = build_forwarder({"destinations": [{"name": "full", "type": "webhook", "url": "http://127.0.0.1:9/",
+                                             "queue": {"max_depth": 1}}], "queue": {"dir": str(tmp_path)}}, ready)
+    fwd.handle(cloud(1))
+    fwd.start()
+    try:
+        ok, lines = ready.status()
+        assert not ok and any(line.startswith("FAIL destination full: queue full") for line in lines)
+    finally:
+        fwd.close()
