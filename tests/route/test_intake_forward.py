@@ -168,3 +168,36 @@ def test_unknown_destination_in_a_route_is_a_config_error(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="unknown key 'colour'"):
         build_forwarder({"destinations": [{"name": "a", "type": "stdout", "colour": 1}],
                          "queue": {"dir": str(tmp_path)}})
+
+
+def test_forward_subscribes_to_falco_grpc_output(tmp_path: Path) -> None:
+    pytest.importorskip("grpc")
+    import tempfile
+
+    from intake.test_grpc import Server, response  # the Falco 0.43 gRPC stand-in of tests/intake
+
+    with tempfile.TemporaryDirectory(prefix="ctb-") as short:  # a unix socket path must stay short
+        target = f"unix://{short}/falco.sock"
+        server = Server(target)
+        for i in range(3):
+            server.falco.queue.put(response(i))
+        out = tmp_path / "alerts.jsonl"
+        cfg = tmp_path / "forward.yaml"
+        cfg.write_text(orjson.dumps({
+            "intake": {"listen": f"127.0.0.1:{_port()}", "grpc_target": target},
+            "queue": {"dir": str(tmp_path / "q")},
+            "destinations": [{"name": "f", "type": "file", "path": str(out)}]}).decode())
+        with open(tmp_path / "log", "wb") as err:
+            p = subprocess.Popen([sys.executable, "-m", "bridge", "forward", "--config", str(cfg)],
+                                 stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 20
+            while (not out.exists() or len(out.read_bytes().splitlines()) < 3) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(20)
+            server.stop()
+        lines = [orjson.loads(x) for x in out.read_bytes().splitlines()]
+        assert [x["output_fields"]["n"] for x in lines] == ["0", "1", "2"], (tmp_path / "log").read_text()
+        assert all(x["intake"] == "grpc" for x in lines)
