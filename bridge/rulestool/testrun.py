@@ -58,6 +58,15 @@ class TestReport:
         return "\n".join(lines)
 
 
+def _id_overrides(ruleset: RuleSet) -> str:
+    """Rules whose output lacks %ct.id get it appended (test runs only), to map alerts to cases."""
+    import yaml
+
+    items = [{"rule": r.name, "output": "(ct.id=%ct.id)", "override": {"output": "append"}}
+             for r in ruleset.rules if "%ct.id" not in str(r.item.get("output", ""))]
+    return yaml.safe_dump(items, sort_keys=False) if items else ""
+
+
 def run_tests(target: FalcoTarget, plugin: str, rules_files: list[Path], cases: list[Case],
               workdir: Path | None = None) -> TestReport:
     ruleset = RuleSet.load(rules_files)
@@ -69,7 +78,13 @@ def run_tests(target: FalcoTarget, plugin: str, rules_files: list[Path], cases: 
         work.mkdir(parents=True, exist_ok=True)
         data = work / "cases.jsonl"
         data.write_text("\n".join(enriched_lines(cases)) + "\n")
-        alerts = run_records(target, plugin, [str(p) for p in rules_files], data, work)
+        files = [str(p) for p in rules_files]
+        tagging = _id_overrides(ruleset)
+        if tagging:
+            extra = work / "zz_ctbridge_test_ids.yaml"
+            extra.write_text(tagging)
+            files.append(str(extra))
+        alerts = run_records(target, plugin, files, data, work)
     by_id: dict[str, set[str]] = defaultdict(set)
     for a in alerts:
         fields: dict[str, Any] = a.get("output_fields") or {}
