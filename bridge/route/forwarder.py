@@ -122,6 +122,7 @@ class Forwarder:
         QueueFull (nothing queued anywhere) when a block-policy queue among them is full."""
         names = self.router.destinations(alert)
         if not names:
+            metrics.INTAKE.labels("unrouted").inc()  # no route matched and there is no default route
             return
         stores = [(n, self.stores[n]) for n in names]
         for n, s in stores:

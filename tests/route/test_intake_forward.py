@@ -201,3 +201,15 @@ def test_forward_subscribes_to_falco_grpc_output(tmp_path: Path) -> None:
         lines = [orjson.loads(x) for x in out.read_bytes().splitlines()]
         assert [x["output_fields"]["n"] for x in lines] == ["0", "1", "2"], (tmp_path / "log").read_text()
         assert all(x["intake"] == "grpc" for x in lines)
+
+
+def test_check_validates_the_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bridge.cli import main
+
+    cfg = tmp_path / "f.yaml"
+    cfg.write_text(f"queue: {{dir: {tmp_path / 'q'}}}\ndestinations: [{{name: out, type: stdout}}]\n")
+    assert main(["forward", "--config", str(cfg), "--check"]) == 0
+    assert "ok (1 destinations)" in capsys.readouterr().out
+    cfg.write_text("destinations: [{name: out, type: slack}]\n")  # webhook_url missing
+    assert main(["forward", "--config", str(cfg), "--check"]) == 2
+    assert "webhook_url" in capsys.readouterr().err
