@@ -14,6 +14,13 @@ from bridge.sinks._base import SINKS, Common, Sink
 from bridge.sinks._encoding import check_encoding, encode
 
 
+def _subject(text: str) -> str:
+    """SNS subjects: printable ASCII, no line breaks, under 100 characters, starting with a letter,
+    digit or punctuation mark; anything else in a rule name would make SNS refuse the message."""
+    clean = "".join(c if " " <= c <= "~" else " " if c < " " else "?" for c in text).strip()[:99]
+    return clean or "Falco alert"
+
+
 @dataclass(frozen=True, kw_only=True)
 class SnsConfig(AwsOptions):
     topic_arn: str = field(metadata={"doc": "topic to publish to (a .fifo topic gets group and dedup ids)"})
@@ -49,7 +56,7 @@ destinations:
             aid = alert_id(a)
             entry: dict[str, Any] = {
                 "Id": str(i), "Message": encode(a, self.config.encoding).decode(),
-                "Subject": f"{a.priority}: {a.rule}"[:99].replace("\n", " ") or "Falco alert",
+                "Subject": _subject(f"{a.priority}: {a.rule}"),
                 "MessageAttributes": {k: {"DataType": "String", "StringValue": v or "-"} for k, v in
                                       (("priority", a.priority), ("rule", a.rule[:256]), ("source", a.source),
                                        ("id", aid))},

@@ -33,7 +33,8 @@ class Webhook(Sink):
     Config = WebhookConfig
     markup = "json"  # a template is usually a JSON document: values are escaped as JSON string content
     summary = ("POSTs each alert (or a JSON array per batch) to any URL, with an `X-Ctbridge-Alert-Id` "
-               "idempotency header and an optional HMAC-SHA256 signature.")
+               "idempotency header (`X-Ctbridge-Batch-Id` for a batch, whose documents carry their `id`) "
+               "and an optional HMAC-SHA256 signature of the body (`sha256=<hex>`).")
     example = """\
 destinations:
   - name: soar
@@ -64,7 +65,11 @@ destinations:
             body = dumps(docs[0] if len(docs) == 1 else docs)
             ctype = "application/json"
         headers = {"Content-Type": ctype, "User-Agent": "ctbridge", **self.headers}
-        headers["X-Ctbridge-Alert-Id"] = ",".join(alert_id(a) for a in alerts)
+        ids = [alert_id(a) for a in alerts]
+        if len(ids) == 1:
+            headers["X-Ctbridge-Alert-Id"] = ids[0]  # the receiver's idempotency key
+        else:  # ids are in the body; a header listing 500 of them would overflow proxies' limits
+            headers["X-Ctbridge-Batch-Id"] = hashlib.sha256(",".join(ids).encode()).hexdigest()[:32]
         if self.key is not None:
             headers[cfg.signature_header] = "sha256=" + hmac.new(self.key, body, hashlib.sha256).hexdigest()
         return body, headers

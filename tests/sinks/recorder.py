@@ -71,9 +71,9 @@ class Recorder:
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def ids(self) -> list[str]:
-        """Alert ids of the accepted requests, in arrival order (X-Ctbridge-Alert-Id, comma-joined per batch)."""
+        """Alert ids of the accepted single-alert requests, in arrival order (X-Ctbridge-Alert-Id)."""
         with self.lock:
-            return [i for r in self.accepted for i in r.headers["x-ctbridge-alert-id"].split(",")]
+            return [r.headers["x-ctbridge-alert-id"] for r in self.accepted]
 
     def close(self) -> None:
         self.server.shutdown()

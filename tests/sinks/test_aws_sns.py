@@ -34,3 +34,10 @@ def test_fifo_topic_gets_dedup_and_group_ids(aws: str) -> None:
     (entry,) = sink.build([cloud(1)])
     assert entry["MessageDeduplicationId"] == alert_id(cloud(1)) and entry["MessageGroupId"] == "Delete Bucket Encryption"
     sink.send([cloud(1)])
+
+
+def test_subject_is_made_acceptable_to_sns() -> None:
+    from bridge.sinks.aws_sns import _subject
+
+    assert _subject("Critical: Règle\nwith\tcontrol " + "x" * 200) == ("Critical: R?gle with control " + "x" * 200)[:99]
+    assert _subject("\n") == "Falco alert"

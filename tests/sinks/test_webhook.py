@@ -63,3 +63,11 @@ def test_plain_http_off_loopback_needs_opt_in() -> None:
     with pytest.raises(ConfigError, match="plain http"):
         make_sink({"name": "h", "type": "webhook", "url": "http://hooks.example.com/x"})
     make_sink({"name": "h", "type": "webhook", "url": "http://hooks.example.com/x", "allow_plain_http": True})
+
+
+def test_batch_gets_a_batch_id_not_a_list_of_ids(recorder: Recorder) -> None:
+    s = make_sink({"name": "h", "type": "webhook", "url": recorder.url})
+    s.send([cloud(i) for i in range(50)])
+    (r,) = recorder.requests
+    assert "x-ctbridge-alert-id" not in r.headers and len(r.headers["x-ctbridge-batch-id"]) == 32
+    assert [d["id"] for d in r.json()] == [alert_id(cloud(i)) for i in range(50)]
