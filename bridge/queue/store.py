@@ -218,8 +218,8 @@ class Store:
         seqs = [i.seq for i in items]
         with self._db_lock:
             self._db.execute("BEGIN IMMEDIATE")
-            if seqs == sorted(seqs) and self._head_locked(seqs[0]):
-                # a batch taken from the head: no other row can sit between its first and last seq
+            if seqs == sorted(seqs) and self._contiguous_locked(seqs):
+                # nothing else lies between the first and last seq: one range delete
                 n = self._db.execute("DELETE FROM queue WHERE seq BETWEEN ? AND ?", (seqs[0], seqs[-1])).rowcount
             else:
                 n = self._db.executemany("DELETE FROM queue WHERE seq=?", [(s,) for s in seqs]).rowcount
@@ -227,9 +227,9 @@ class Store:
             with self._lock:
                 self._depth -= n
 
-    def _head_locked(self, seq: int) -> bool:
-        row = self._db.execute("SELECT seq FROM queue ORDER BY seq LIMIT 1").fetchone()
-        return row is not None and int(row[0]) == seq
+    def _contiguous_locked(self, seqs: list[int]) -> bool:
+        row = self._db.execute("SELECT count(*) FROM queue WHERE seq BETWEEN ? AND ?", (seqs[0], seqs[-1])).fetchone()
+        return int(row[0]) == len(seqs)
 
     def oldest_enqueued(self) -> float | None:
         with self._db_lock:

@@ -108,3 +108,14 @@ def test_failed_commit_raises_in_every_put(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="no such table"):
         s.put("a", b"")
     assert s.depth() == 0
+
+
+def test_ack_of_a_partial_batch_keeps_the_rest(tmp_path: Path) -> None:
+    s = Store(tmp_path / "queue.db")
+    for i in range(5):
+        s.put(f"id{i}", b"")
+    a, b, c, d, e = s.peek(5)
+    s.ack([a, c, e])  # b and d failed and stay queued
+    assert [i.id for i in s.peek(5)] == ["id1", "id3"] and s.depth() == 2
+    s.ack([b, d])
+    assert s.peek(5) == [] and s.depth() == 0

@@ -160,3 +160,38 @@ def test_full_queue_makes_readyz_fail(tmp_path: Path) -> None:
         assert not ok and any(line.startswith("FAIL destination full: queue full") for line in lines)
     finally:
         fwd.close()
+
+
+def test_partial_batch_failure_retries_and_dead_letters_per_item(tmp_path: Path) -> None:
+    import orjson
+
+    seen: list[list[str]] = []
+
+    def answer(r: Request) -> Answer:  # Elasticsearch _bulk: per-item statuses
+        docs = [orjson.loads(x) for x in r.body.splitlines()[1::2]]
+        seen.append([d["id"] for d in docs])
+        items = []
+        for d in docs:
+            n = d["output_fields"]["evt.time"] % 10
+            status = 400 if n == 1 else 429 if (n == 2 and len(seen) == 1) else 201
+            result: dict[str, object] = {"status": status}
+            if status >= 300:
+                result["error"] = {"type": "x"}
+            items.append({"index": result})
+        return 200, {}, orjson.dumps({"errors": True, "items": items})
+
+    rec = Recorder(answer)
+    dest = {"name": "es", "type": "elasticsearch", "url": rec.url, "batch": {"max_events": 4, "interval": 0.2},
+            "backoff_base": 0.05, "backoff_max": 0.1}
+    fwd = build_forwarder({"destinations": [dest], "queue": {"dir": str(tmp_path / "q")}}).start()
+    try:
+        for i in range(4):
+            fwd.handle(cloud(i))
+        assert wait_for(lambda: fwd.stores["es"].depth() == 0)
+        ids = [alert_id(cloud(i)) for i in range(4)]
+        assert seen == [ids, [ids[2]]]  # only the 429 item is sent again
+        (dead,) = fwd.stores["es"].dead_list()
+        assert dead.id == ids[1] and dead.reason.startswith("400")
+    finally:
+        fwd.close()
+        rec.close()
