@@ -59,6 +59,8 @@ class EnrichConfig:
     max_keys: int = 200000  # keys per first-seen set (least recent dropped)
     max_events_per_counter: int = 1000  # timestamps kept per principal and counter
     skip_service_principals: bool = True  # AWSService / AWS internal callers are not tracked
+    # roles (glob on the role name) whose sessions are counted one by one: a session is a person
+    per_session_roles: tuple[str, ...] = ("AWSReservedSSO_*",)
 
 
 KEY_PARTS = {"principal", "session", "region", "api", "source", "srcip", "useragent", "account"}
@@ -110,6 +112,7 @@ def parse_config(data: Any) -> EnrichConfig:
         max_keys=int(data.get("max_keys", base.max_keys)),
         max_events_per_counter=int(data.get("max_events_per_counter", base.max_events_per_counter)),
         skip_service_principals=bool(data.get("skip_service_principals", True)),
+        per_session_roles=tuple(str(p) for p in data.get("per_session_roles", base.per_session_roles)),
     )
 
 

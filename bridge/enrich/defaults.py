@@ -5,12 +5,16 @@ DEFAULT_YAML = """\
 #   counters   -> ctb.count[<name>]  (uint64: the principal's total within `window` seconds)
 #   first_seen -> ctb.first[<name>]  ("true" the first time the key is seen, then "false")
 #   sequences  -> ctb.seq[<name>]    (uint64: steps done in order within `window` seconds)
-# A principal is the caller's ARN; for assumed roles, the role (sessions come and go).
+# A principal is the caller's ARN; for assumed roles, the role (sessions come and go), except
+# per_session_roles.
 # Records of AWS services (userIdentity.type AWSService or AWSAccount) are not tracked.
 
 max_principals: 20000
 max_keys: 200000
 max_events_per_counter: 1000
+# Roles whose sessions are counted one by one (a session of an Identity Center permission set is
+# one person); other roles count as one principal (app and CI sessions come and go).
+per_session_roles: ["AWSReservedSSO_*"]
 
 counters:
   - name: secret_reads              # Secrets Manager harvesting

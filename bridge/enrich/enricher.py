@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections import deque
 import time
@@ -33,14 +34,18 @@ def pointer(obj: Any, ptr: str) -> Any:
     return obj
 
 
-def principal_of(rec: dict[str, Any]) -> str:
-    """The role for assumed-role sessions (sessions come and go), else the ARN, else a composite."""
+def principal_of(rec: dict[str, Any], per_session: tuple[str, ...] = ()) -> str:
+    """The role for assumed-role sessions (sessions come and go), except roles matching
+    `per_session` (Identity Center permission sets: the session is the person); else the ARN,
+    else a composite."""
     ident = rec.get("userIdentity") or {}
     if not isinstance(ident, dict):
         return "unknown"
     if ident.get("type") == "AssumedRole":
         issuer = pointer(ident, "/sessionContext/sessionIssuer/arn")
-        if isinstance(issuer, str) and issuer:
+        role = pointer(ident, "/sessionContext/sessionIssuer/userName")
+        per_person = isinstance(role, str) and any(fnmatch.fnmatchcase(role, p) for p in per_session)
+        if isinstance(issuer, str) and issuer and not per_person:
             return issuer
     arn = ident.get("arn")
     if isinstance(arn, str) and arn:
@@ -89,7 +94,7 @@ class Enricher:
         ident = rec.get("userIdentity") if isinstance(rec.get("userIdentity"), dict) else {}
         if cfg.skip_service_principals and (ident or {}).get("type") in _SERVICE_TYPES:
             return None
-        principal = principal_of(rec)
+        principal = principal_of(rec, cfg.per_session_roles)
         out: dict[str, Any] = {"principal": principal}
         pst = None
         counts: dict[str, int] = {}

@@ -150,3 +150,19 @@ def test_bad_config_names_the_problem(tmp_path: Path) -> None:
     bad.write_text("counters: [")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_config(bad)
+
+
+def test_identity_center_sessions_are_counted_per_person() -> None:
+    e = Enricher()
+
+    def sso(person: str) -> dict[str, Any]:
+        r = rec("StartSession", "ssm.amazonaws.com")
+        role = "AWSReservedSSO_AdministratorAccess_4f2a9c1d7e3b5a60"
+        r["userIdentity"] = {"type": "AssumedRole", "arn": f"arn:aws:sts::111122223333:assumed-role/{role}/{person}",
+                             "sessionContext": {"sessionIssuer": {"type": "Role", "userName": role,
+                                                                  "arn": f"arn:aws:iam::111122223333:role/{role}"}}}
+        return r
+
+    assert run(e, sso("ana@example.com"), 0)["ctb"]["count"]["ssm_sessions"] == 1
+    assert run(e, sso("ben@example.com"), 1)["ctb"]["count"]["ssm_sessions"] == 1
+    assert run(e, sso("ana@example.com"), 2)["ctb"]["principal"].endswith("/ana@example.com")
