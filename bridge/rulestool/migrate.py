@@ -107,14 +107,15 @@ def _convert_item(item: dict[str, Any], notes: list[str], errors: list[str]) -> 
     return out
 
 
-def _engine_version(v: Any) -> str:
+def _engine_version(v: Any) -> Any:
+    """The version as given when it is 10 (0.10.0) or newer, else 0.10.0."""
     text = str(v)
     if re.fullmatch(r"\d+", text):
         minor = int(text)
     else:
         m = re.fullmatch(r"0\.(\d+)\.\d+", text)
         minor = int(m.group(1)) if m else 0
-    return text if minor >= 10 else "0.10.0"
+    return v if minor >= 10 else "0.10.0"
 
 
 def migrate_items(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str], list[str]]:
@@ -134,7 +135,7 @@ def migrate_items(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], li
     new_engine = _engine_version(engine) if engine is not None else "0.10.0"
     if engine is None:
         notes.append("added required_engine_version 0.10.0 (plugin rules with field arguments)")
-    elif str(engine) != new_engine:
+    elif engine != new_engine:
         notes.append(f"required_engine_version {engine} -> {new_engine} (plugin rules with field arguments)")
     header: list[dict[str, Any]] = [{"required_engine_version": new_engine}, {"required_plugin_versions": plugins}]
     return header + body, notes, errors
