@@ -79,10 +79,14 @@ class Worker:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def signal_stop(self) -> None:
         self._stop.set()
         with self.store.available:
             self.store.available.notify_all()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Let an in-flight send finish (up to timeout); what is still queued stays queued."""
+        self.signal_stop()
         if self._thread.is_alive():
             self._thread.join(timeout)
 

@@ -166,6 +166,8 @@ class Forwarder:
 
     def close(self) -> None:
         for w in self.workers.values():
+            w.signal_stop()  # all at once, so N slow destinations do not add up their timeouts
+        for w in self.workers.values():
             w.stop()
         for name, s in self.stores.items():
             metrics.GAUGES.sources.pop(name, None)
