@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ class QueueSection:
     max_depth: int = 100_000
     max_age: float = 0.0
     policy: str = "block"
-    fsync: bool = False  # also survive power loss (an fsync per alert)
+    fsync: bool = False  # also survive power loss (an fsync per commit)
+    block_wait: float = 0.0  # block policy: wait this long for room before answering 503
 
     def limits(self) -> QueueLimits:
         return QueueLimits(max_depth=self.max_depth, max_age=self.max_age, policy=self.policy)
@@ -114,6 +116,7 @@ class Forwarder:
             store = Store(base / c.name / "queue.db", c.queue or queue.limits(), c.dedup_window, queue.fsync)
             self.stores[c.name] = store
             self.workers[c.name] = Worker(d.sink, store, c.batch.max_events or d.sink.max_batch, c.batch.interval)
+        self.block_wait = queue.block_wait
         self._dropped = {n: 0 for n in self.stores}
         self._deduped = {n: 0 for n in self.stores}
 
@@ -125,9 +128,14 @@ class Forwarder:
             metrics.INTAKE.labels("unrouted").inc()  # no route matched and there is no default route
             return
         stores = [(n, self.stores[n]) for n in names]
+        deadline = time.monotonic() + self.block_wait
         for n, s in stores:
-            if not s.has_room():
-                raise QueueFull(f"destination {n}: queue full ({s.depth()} alerts)")
+            # Falco's http_output ignores the status code, so holding the request (block_wait) is
+            # the only back-pressure a plain Falco feels; a 503 reaches senders that retry.
+            while not s.has_room():
+                if time.monotonic() >= deadline:
+                    raise QueueFull(f"destination {n}: queue full ({s.depth()} alerts)")
+                time.sleep(0.05)
         aid, body = alert_id(alert), encode(alert)
         for n, s in stores:
             s.put(aid, body)

@@ -213,3 +213,21 @@ def test_check_validates_the_config(tmp_path: Path, capsys: pytest.CaptureFixtur
     cfg.write_text("destinations: [{name: out, type: slack}]\n")  # webhook_url missing
     assert main(["forward", "--config", str(cfg), "--check"]) == 2
     assert "webhook_url" in capsys.readouterr().err
+
+
+def test_block_wait_holds_the_request_until_there_is_room(tmp_path: Path) -> None:
+    import threading
+
+    fwd = build_forwarder({"destinations": [{"name": "f", "type": "file", "path": str(tmp_path / "out"),
+                                             "queue": {"max_depth": 1}}],
+                           "queue": {"dir": str(tmp_path / "q"), "block_wait": 10}})
+    fwd.handle(cloud(1))
+    threading.Timer(0.3, fwd.start).start()  # the worker drains the queue a little later
+    t0 = time.monotonic()
+    try:
+        fwd.handle(cloud(2))  # waits instead of raising QueueFull
+        assert time.monotonic() - t0 >= 0.25
+        assert fwd.stores["f"].depth() <= 1
+    finally:
+        time.sleep(0.1)
+        fwd.close()
