@@ -23,6 +23,7 @@ namespace ctb {
 namespace {
 
 constexpr size_t kMaxFileBytes = size_t(1) << 30;  // decompressed; guards against gzip bombs
+constexpr size_t kMaxDeflateRatio = 1032;         // deflate's largest output per input byte
 constexpr int kLogPerKind = 10;                     // per file and kind, then one summary line
 
 const char* const kSuffixes[] = {".json", ".json.gz", ".jsonl", ".jsonl.gz"};
@@ -363,6 +364,10 @@ private:
         // The trailer's ISIZE is the last member's size mod 2^32: exact for the usual single member.
         size_t guess = 0;
         if (left >= 4) std::memcpy(&guess, in + left - 4, 4);  // little-endian host (x86_64, arm64)
+        // ISIZE is written by whoever made the file: never trust it beyond what deflate can
+        // produce (at most 1032 bytes per input byte), or a 20-byte file claiming 4 GiB would make
+        // us allocate (and zero) the whole 1 GiB limit up front (found by fuzz_file_source).
+        guess = std::min(guess, left * kMaxDeflateRatio);
         buf_.resize(std::min(std::max(guess, left * 4) + 64, kMaxFileBytes));
         while (left > 0) {
             size_t in_used = 0, out_used = 0;
@@ -389,7 +394,7 @@ private:
             problem = "zlib init failed";
             return false;
         }
-        buf_.resize(std::max<size_t>(raw_.size() * 8, 1 << 16));
+        buf_.resize(std::min(std::max<size_t>(raw_.size() * 8, 1 << 16), kMaxFileBytes));
         zs.next_in = reinterpret_cast<Bytef*>(raw_.data());
         zs.avail_in = static_cast<uInt>(raw_.size());  // <= 1 GiB, checked by slurp
         size_t produced = 0;
