@@ -9,7 +9,6 @@
 #include <string_view>
 #include <vector>
 
-#include <rapidjson/encodedstream.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
@@ -113,12 +112,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const ctb::json::Result m = ctb::json::scan<ctb::json::Strings::strict>(padded.data(), ours, stack);
     const std::string got = m.ok() ? "ok" : std::to_string(m.offset) + ": " + ctb::json::err_text(m.err);
 
+    // A bare MemoryStream: byte by byte (rapidjson's SSE2 paths are only for string streams),
+    // and no BOM skipping (EncodedInputStream<UTF8> drops any leading 0xEF, 0xBB, 0xBF byte,
+    // which the first run of this target reported as a difference; the plugin skips no BOM).
     rapidjson::MemoryStream ms(in.data(), in.size());
-    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> es(ms);
     Theirs theirs;
     rapidjson::Reader rd;
     constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
-    const rapidjson::ParseResult r = rd.Parse<kFlags>(es, theirs);
+    const rapidjson::ParseResult r = rd.Parse<kFlags>(ms, theirs);
     const std::string want = r.IsError() ? std::to_string(r.Offset()) + ": " + rapidjson::GetParseError_En(r.Code()) : "ok";
     if (want != got) {
         std::fprintf(stderr, "verdicts differ: rapidjson [%s], ours [%s]\n", want.c_str(), got.c_str());

@@ -332,6 +332,9 @@ private:
             return bad_number(Err::value_invalid, p);
         }
         bool check = p - int_start >= 300;  // huge integers may overflow a double
+        // rapidjson finds an integer part too big before it looks at a fraction or an exponent, so
+        // "<320 digits>E" is "too big", not "missing exponent" (found by fuzz_json_diff).
+        if (check && number_too_big(start, p)) return bad_number(Err::number_too_big, start);
         if (*p == '.') {
             ++p;
             if (!is_digit(*p)) return bad_number(Err::number_miss_fraction, p);
