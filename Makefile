@@ -6,7 +6,7 @@ VPY := $(VENV)/bin/python
 BUILD := build
 PLUGIN := $(BUILD)/plugin/libctbridge.so
 
-.PHONY: all deps venv plugin proto demo test bench docs clean
+.PHONY: all deps venv plugin proto demo test bench docs clean fuzz sanitize mutation
 
 all: plugin venv
 
@@ -46,6 +46,19 @@ bench: plugin venv
 	bench/run_plugin_bench.sh
 	$(VPY) bench/bench_normalize.py
 	$(VPY) bench/bench_deliver.py
+
+# Hardening (docs/reliability.md). fuzz: each libFuzzer target for FUZZ_SECONDS (default 20) from
+# tests/data/fuzz; sanitize: ASan+UBSan plugin under ctest, the C-ABI and socket tests, and a
+# valgrind leak check over a long replay. Both install clang-14 from apt when it is missing.
+fuzz: deps
+	plugin/fuzz/run.sh
+
+sanitize: plugin venv
+	plugin/fuzz/sanitize.sh
+
+# Mutation testing of the bridge's delivery and normalization (slow; not part of make test).
+mutation: venv
+	bench/mutation/run.sh
 
 clean:
 	rm -rf $(BUILD)

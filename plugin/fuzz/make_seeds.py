@@ -74,6 +74,23 @@ def main() -> int:
     write("fuzz_extract", [b"\x01" + struct.pack("<Q", i % 3) + k + b"\0" + r
                            for i, (k, r) in enumerate(zip(keys * len(recs), recs))] + [b"\0" * 10 + e for e in EDGE])
     write("fuzz_protocol", protocol_seeds(recs))
+    # fuzz_socket_source: u8 maxBatchEvents, u8 chunk size, then what a bridge sends.
+    hello = frame(1, struct.pack("<HH", 1, 4) + b"fuzz")
+    small = [r for r in recs if len(r) <= 1024][:4]
+
+    def batch(seq: int, rs: list[bytes]) -> bytes:
+        return frame(3, struct.pack("<QI", seq, len(rs)) + b"".join(struct.pack("<QI", 10**18, len(r)) + r for r in rs))
+
+    write("fuzz_socket_source", [
+        b"\x03\xff" + hello + batch(1, small) + batch(2, small[:1]) + frame(5, b""),
+        b"\x00\x07" + hello + batch(5, small) + batch(5, small) + batch(3, small) + frame(5, b""),
+        b"\x07\x00" + hello + batch(1, []) + batch(2, small * 3),
+        b"\x01\x10" + batch(1, small),  # no HELLO first
+        b"\x01\x10" + frame(1, struct.pack("<HH", 2, 0)),  # version 2
+        b"\x01\x10" + hello + batch(0, small),  # seq 0
+        b"\x01\x10" + hello + frame(3, struct.pack("<QI", 1, 1) + struct.pack("<QI", 1, 2000) + b"{" * 2000),
+        b"\x01\x10" + hello + frame(15, struct.pack("<HH", 6, 3) + b"bye"),
+    ])
     write("fuzz_config", [b"", b"{}", b'{"maxBatchEvents":1,"socketMode":"0660"}', b'{"socketMode":660}',
                           b'{"maxRecordBytes":67108865}', b'{"skipInsights":"true"}', b'{"x":1}', b"[1]"])
     logfile = b'{"Records":[' + b",".join(recs[:6]) + b"]}"
