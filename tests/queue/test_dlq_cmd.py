@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -9,6 +11,15 @@ import pytest
 from sinks.alerts import cloud
 
 from bridge.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _keep_logging() -> Iterator[None]:
+    """main() points the root logger at this test's captured stderr; put it back afterwards."""
+    handlers, level = logging.root.handlers[:], logging.root.level
+    yield
+    logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)
 from bridge.queue.store import Store
 from bridge.queue.worker import encode
 

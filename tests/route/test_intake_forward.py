@@ -204,7 +204,11 @@ def test_forward_subscribes_to_falco_grpc_output(tmp_path: Path) -> None:
 
 
 def test_check_validates_the_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
     from bridge.cli import main
+
+    saved = logging.root.handlers[:], logging.root.level  # main() re-points logging at captured stderr
 
     cfg = tmp_path / "f.yaml"
     cfg.write_text(f"queue: {{dir: {tmp_path / 'q'}}}\ndestinations: [{{name: out, type: stdout}}]\n")
@@ -213,6 +217,8 @@ def test_check_validates_the_config(tmp_path: Path, capsys: pytest.CaptureFixtur
     cfg.write_text("destinations: [{name: out, type: slack}]\n")  # webhook_url missing
     assert main(["forward", "--config", str(cfg), "--check"]) == 2
     assert "webhook_url" in capsys.readouterr().err
+    logging.root.handlers[:] = saved[0]
+    logging.root.setLevel(saved[1])
 
 
 def test_block_wait_holds_the_request_until_there_is_room(tmp_path: Path) -> None:
