@@ -9,7 +9,7 @@ from typing import Any
 import boto3  # type: ignore[import-untyped, unused-ignore]
 import botocore.config  # type: ignore[import-untyped, unused-ignore]
 import botocore.exceptions  # type: ignore[import-untyped, unused-ignore]
-from botocore.credentials import RefreshableCredentials  # type: ignore[import-untyped, unused-ignore]
+from botocore.credentials import DeferredRefreshableCredentials  # type: ignore[import-untyped, unused-ignore]
 from botocore.session import get_session  # type: ignore[import-untyped, unused-ignore]
 
 from bridge.sinks._base import Permanent, Retryable
@@ -51,7 +51,9 @@ def session(opts: AwsOptions, name: str) -> boto3.Session:
         return {"access_key": c["AccessKeyId"], "secret_key": c["SecretAccessKey"],
                 "token": c["SessionToken"], "expiry_time": c["Expiration"].isoformat()}
 
-    creds = RefreshableCredentials.create_from_metadata(refresh(), refresh, "sts-assume-role")
+    # Deferred: the first AssumeRole happens at the first send, so an unreachable STS at start-up
+    # is a retryable send failure rather than a crash.
+    creds = DeferredRefreshableCredentials(refresh_using=refresh, method="sts-assume-role")
     bc = get_session()
     bc._credentials = creds  # botocore has no public setter for refreshable credentials
     if opts.region:

@@ -198,3 +198,12 @@ def test_partial_batch_failure_retries_and_dead_letters_per_item(tmp_path: Path)
     finally:
         fwd.close()
         rec.close()
+
+
+def test_token_bucket_paces_after_the_burst() -> None:
+    from bridge.queue.worker import TokenBucket
+
+    b = TokenBucket(2.0)  # 2 alerts/s, burst 2
+    assert b.delay(1) == 0.0 and b.delay(1) == 0.0
+    assert 0.4 < b.delay(1) <= 0.5  # the third must wait about half a second
+    assert TokenBucket(0).delay(1000) == 0.0  # 0 = unlimited

@@ -6,6 +6,7 @@ Elasticsearch, Loki, a falcosidekick) so tests can assert the exact request the 
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +34,8 @@ class Recorder:
     """`answer(request)` decides each reply; default 200 with `{}`. Only accepted requests
     (2xx) are in `accepted`; every request is in `requests`."""
 
-    def __init__(self, answer: Callable[[Request], Answer] | None = None, port: int = 0) -> None:
+    def __init__(self, answer: Callable[[Request], Answer] | None = None, port: int = 0,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[Request] = []
         self.accepted: list[Request] = []
         self.answer = answer or (lambda r: (200, {}, b"{}"))
@@ -66,8 +68,10 @@ class Recorder:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = int(self.server.server_address[1])
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def ids(self) -> list[str]:

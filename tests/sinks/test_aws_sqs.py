@@ -26,3 +26,16 @@ def test_missing_queue_is_permanent(aws: str) -> None:
                       "endpoint_url": aws, "region": "us-east-1"})
     with pytest.raises(Permanent):
         sink.send([cloud(1)])
+
+
+def test_assume_role(aws: str) -> None:
+    iam = boto3.client("iam", endpoint_url=aws, region_name="us-east-1")
+    role = iam.create_role(RoleName="ctbridge-sender", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    sqs = boto3.client("sqs", endpoint_url=aws, region_name="us-east-1")
+    q = sqs.create_queue(QueueName="assumed")["QueueUrl"]
+    sink = make_sink({"name": "q", "type": "aws_sqs", "queue_url": q, "endpoint_url": aws, "region": "us-east-1",
+                      "role_arn": role, "external_id": "ext-id"})
+    sink.send([cloud(1)])
+    creds = sink.client._request_signer._credentials.get_frozen_credentials()  # type: ignore[attr-defined]
+    assert creds.access_key != "testing"  # signed with the assumed role's keys, not the environment's
+    assert len(sqs.receive_message(QueueUrl=q)["Messages"]) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from pathlib import Path
 
 import pytest
 from sinks.alerts import HOSTILE, cloud, host, make_sink
@@ -71,3 +72,27 @@ def test_batch_gets_a_batch_id_not_a_list_of_ids(recorder: Recorder) -> None:
     (r,) = recorder.requests
     assert "x-ctbridge-alert-id" not in r.headers and len(r.headers["x-ctbridge-batch-id"]) == 32
     assert [d["id"] for d in r.json()] == [alert_id(cloud(i)) for i in range(50)]
+
+
+def test_https_with_a_private_ca_and_a_secret_file(tmp_path: Path) -> None:
+    import ssl
+
+    from pki import make_pki
+
+    pki = make_pki(tmp_path)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(pki / "server.pem", pki / "server.key")
+    rec = Recorder(tls=ctx)
+    (tmp_path / "hmac").write_text("from-a-file\n")
+    try:
+        s = make_sink({"name": "h", "type": "webhook", "url": rec.url, "ca_file": str(pki / "ca.pem"),
+                       "hmac_secret": f"file:{tmp_path / 'hmac'}"})
+        s.send([cloud(1)])
+        (r,) = rec.requests
+        assert r.headers["x-ctbridge-signature"] == "sha256=" + hmac.new(b"from-a-file", r.body,
+                                                                          hashlib.sha256).hexdigest()
+        untrusted = make_sink({"name": "h", "type": "webhook", "url": rec.url})  # system CAs only
+        with pytest.raises(Retryable):
+            untrusted.send([cloud(1)])
+    finally:
+        rec.close()
