@@ -15,6 +15,19 @@ from bridge.sinks._ocsf import detection_finding
 ENCODINGS = ("falco", "ocsf")
 
 
+def iso_ms(falco_time: str) -> str | None:
+    """Falco's '2020-10-19T17:21:05.123456789Z' as '2020-10-19T17:21:05.123Z' (APIs that parse
+    RFC 3339 with at most milliseconds); None when it is not an ISO time (text alerts)."""
+    import datetime as dt
+
+    base, dot, frac = falco_time.rstrip("Z").partition(".")
+    try:
+        dt.datetime.fromisoformat(base)
+    except ValueError:
+        return None
+    return f"{base}.{(frac + '000')[:3]}Z" if dot else f"{base}.000Z"
+
+
 def check_encoding(value: str, where: str) -> None:
     if value not in ENCODINGS:
         raise ConfigError(f"{where}.encoding: {value!r} is not one of {', '.join(ENCODINGS)}")

@@ -12,19 +12,15 @@ from bridge.route.ident import alert_id
 from bridge.sinks import _aws
 from bridge.sinks._aws import AwsOptions
 from bridge.sinks._base import SINKS, Common, Sink
+from bridge.sinks._encoding import iso_ms
 
 SEVERITY = {"Emergency": "CRITICAL", "Alert": "CRITICAL", "Critical": "CRITICAL", "Error": "HIGH",
             "Warning": "MEDIUM", "Notice": "LOW", "Informational": "INFORMATIONAL", "Debug": "INFORMATIONAL"}
 
 
 def asff_time(falco_time: str, default: str) -> str:
-    """'2020-10-19T17:21:05.123456789Z' -> '2020-10-19T17:21:05.123Z' (ASFF takes RFC 3339, ms)."""
-    base, dot, frac = falco_time.rstrip("Z").partition(".")
-    try:
-        dt.datetime.fromisoformat(base)
-    except ValueError:
-        return default
-    return f"{base}.{(frac + '000')[:3]}Z" if dot else f"{base}.000Z"
+    """ASFF takes RFC 3339 with milliseconds."""
+    return iso_ms(falco_time) or default
 
 
 def now_iso() -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from bridge.model import Alert
 from bridge.route.ident import alert_id
 from bridge.sinks._base import SINKS, Common, Sink, secret
-from bridge.sinks._encoding import dumps
+from bridge.sinks._encoding import dumps, iso_ms
 from bridge.sinks._http import HttpClient, HttpOptions, check_url
 
 SEVERITY = {"Emergency": "critical", "Alert": "critical", "Critical": "critical", "Error": "error",
@@ -53,8 +53,9 @@ routes:
             "custom_details": {"rule": a.rule, "priority": a.priority, "tags": list(a.tags),
                                "output_fields": a.output_fields},
         }
-        if a.time:
-            payload["timestamp"] = a.time
+        when = iso_ms(a.time)
+        if when:
+            payload["timestamp"] = when
         return {"routing_key": self.key, "event_action": "trigger", "dedup_key": alert_id(a),
                 "payload": payload}
 

@@ -18,7 +18,7 @@ def test_exact_event(recorder: Recorder) -> None:
         "routing_key": "R0UTING", "event_action": "trigger", "dedup_key": alert_id(cloud(1)),
         "payload": {"summary": cloud(1).output, "source": "ip-10-0-1-7", "severity": "critical",
                     "component": "aws_cloudtrail", "group": "Delete Bucket Encryption", "class": "Critical",
-                    "timestamp": "2020-10-19T17:21:05.000000001Z",
+                    "timestamp": "2020-10-19T17:21:05.000Z",
                     "custom_details": {"rule": "Delete Bucket Encryption", "priority": "Critical",
                                        "tags": ["NIST800_53", "aws", "cloud"],
                                        "output_fields": cloud(1).output_fields}}}
