@@ -24,7 +24,8 @@ def asff_time(falco_time: str, default: str) -> str:
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.datetime.now(dt.UTC).microsecond // 1000:03d}Z"
+    now = dt.datetime.now(dt.UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True, kw_only=True)
