@@ -100,3 +100,37 @@ def batch_outcome(failed: list[tuple[int, str, bool]]) -> None:
 
     if failed:
         raise PartialFailure({i: r for i, r, ok in failed if ok}, {i: r for i, r, ok in failed if not ok})
+
+
+Failed = list[tuple[int, str, bool]]  # (index, reason, retryable)
+
+
+def chunks(sizes: list[int], limit: int, max_count: int) -> list[tuple[int, int]]:
+    """[start, end) ranges of consecutive entries whose sizes add up to at most `limit` bytes and
+    `max_count` entries; an entry over the limit alone gets a range of its own (the API refuses it,
+    and only it is dead-lettered)."""
+    out: list[tuple[int, int]] = []
+    start, total = 0, 0
+    for i, n in enumerate(sizes):
+        if i > start and (total + n > limit or i - start >= max_count):
+            out.append((start, i))
+            start, total = i, 0
+        total += n
+    if start < len(sizes):
+        out.append((start, len(sizes)))
+    return out
+
+
+def send_chunked(sizes: list[int], limit: int, max_count: int, send: Any) -> None:
+    """Call send(start, end) -> Failed (indexes relative to start) per chunk of a batch; raise
+    PartialFailure for what failed, including every chunk from the first that failed as a whole."""
+    failed: Failed = []
+    for start, end in chunks(sizes, limit, max_count):
+        try:
+            failed += [(start + i, r, ok) for i, r, ok in send(start, end)]
+        except (Retryable, Permanent) as e:
+            if start == 0 and end == len(sizes):
+                raise
+            failed += [(i, str(e), isinstance(e, Retryable)) for i in range(start, len(sizes))]
+            break
+    batch_outcome(failed)

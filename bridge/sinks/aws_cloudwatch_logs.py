@@ -10,7 +10,7 @@ from typing import Any
 from bridge.model import Alert
 from bridge.sinks import _aws
 from bridge.sinks._aws import AwsOptions
-from bridge.sinks._base import SINKS, Common, Retryable, Sink
+from bridge.sinks._base import SINKS, Common, PartialFailure, Retryable, Sink
 from bridge.sinks._encoding import check_encoding, encode
 from bridge.sinks._ocsf import epoch_ms
 
@@ -55,7 +55,7 @@ destinations:
         for e in events:
             if not now - 14 * 86400_000 < e["timestamp"] <= now + 2 * 3600_000:
                 e["timestamp"] = now
-        return sorted(events, key=lambda e: e["timestamp"])
+        return events
 
     def _ensure(self) -> None:
         if self.ready or not self.config.create:
@@ -72,9 +72,26 @@ destinations:
 
     def send(self, alerts: Sequence[Alert]) -> None:
         self._ensure()
+        events = self.build(alerts)
+        # PutLogEvents: at most 1 MiB per call, counting 26 bytes per event; events sorted by time
+        # are sent in order, chunk by chunk. A retried batch may repeat chunks already stored.
+        order = sorted(range(len(alerts)), key=lambda i: events[i]["timestamp"])
+        ordered = [events[i] for i in order]
+
+        def one(start: int, end: int) -> _aws.Failed:
+            self._put(ordered[start:end])
+            return []
+
+        try:
+            _aws.send_chunked([len(e["message"].encode()) + 26 for e in ordered], 1_048_576, 10_000, one)
+        except PartialFailure as e:  # indexes are in time order: map them back to the batch's
+            raise PartialFailure({order[i]: r for i, r in e.retryable.items()},
+                                 {order[i]: r for i, r in e.permanent.items()}) from None
+
+    def _put(self, events: list[dict[str, Any]]) -> None:
         try:
             _aws.call(self.name, self.client.put_log_events, logGroupName=self.config.log_group,
-                      logStreamName=self.config.log_stream, logEvents=self.build(alerts))
+                      logStreamName=self.config.log_stream, logEvents=events)
         except Exception as e:
             text = str(e)
             if "DataAlreadyAccepted" in text:

@@ -53,8 +53,15 @@ destinations:
                 for a in alerts]
 
     def send(self, alerts: Sequence[Alert]) -> None:
-        resp = _aws.call(self.name, self.client.put_events, Entries=self.build(alerts))
-        if resp.get("FailedEntryCount"):
-            _aws.batch_outcome([(i, f"{e.get('ErrorCode')}: {e.get('ErrorMessage', '')}",
-                                 e.get("ErrorCode") in RETRYABLE)
-                                for i, e in enumerate(resp.get("Entries", [])) if e.get("ErrorCode")])
+        entries = self.build(alerts)
+
+        def one(start: int, end: int) -> _aws.Failed:
+            resp = _aws.call(self.name, self.client.put_events, Entries=entries[start:end])
+            if not resp.get("FailedEntryCount"):
+                return []
+            return [(i, f"{e.get('ErrorCode')}: {e.get('ErrorMessage', '')}", e.get("ErrorCode") in RETRYABLE)
+                    for i, e in enumerate(resp.get("Entries", [])) if e.get("ErrorCode")]
+
+        # PutEvents: at most 10 entries and 256 KiB in all
+        sizes = [len(e["Detail"].encode()) + len(e["DetailType"]) + len(e["Source"]) + 64 for e in entries]
+        _aws.send_chunked(sizes, 262_144, 10, one)

@@ -42,8 +42,15 @@ destinations:
         return [{"Data": encode(a, self.config.encoding) + b"\n"} for a in alerts]
 
     def send(self, alerts: Sequence[Alert]) -> None:
-        resp = _aws.call(self.name, self.client.put_record_batch, DeliveryStreamName=self.config.delivery_stream,
-                         Records=self.build(alerts))
-        if resp.get("FailedPutCount"):
-            _aws.batch_outcome([(i, f"{r.get('ErrorCode')}: {r.get('ErrorMessage', '')}", True)
-                                for i, r in enumerate(resp.get("RequestResponses", [])) if r.get("ErrorCode")])
+        records = self.build(alerts)
+
+        def one(start: int, end: int) -> _aws.Failed:
+            resp = _aws.call(self.name, self.client.put_record_batch,
+                             DeliveryStreamName=self.config.delivery_stream, Records=records[start:end])
+            if not resp.get("FailedPutCount"):
+                return []
+            return [(i, f"{r.get('ErrorCode')}: {r.get('ErrorMessage', '')}", True)
+                    for i, r in enumerate(resp.get("RequestResponses", [])) if r.get("ErrorCode")]
+
+        # PutRecordBatch: at most 500 records and 4 MiB in all
+        _aws.send_chunked([len(r["Data"]) for r in records], 4 * 1024 * 1024, 500, one)

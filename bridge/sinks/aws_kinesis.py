@@ -47,8 +47,15 @@ destinations:
                 for a in alerts]
 
     def send(self, alerts: Sequence[Alert]) -> None:
-        resp = _aws.call(self.name, self.client.put_records, StreamName=self.config.stream_name,
-                         Records=self.build(alerts))
-        if resp.get("FailedRecordCount"):
-            _aws.batch_outcome([(i, f"{r.get('ErrorCode')}: {r.get('ErrorMessage', '')}", True)
-                                for i, r in enumerate(resp.get("Records", [])) if r.get("ErrorCode")])
+        records = self.build(alerts)
+
+        def one(start: int, end: int) -> _aws.Failed:
+            resp = _aws.call(self.name, self.client.put_records, StreamName=self.config.stream_name,
+                             Records=records[start:end])
+            if not resp.get("FailedRecordCount"):
+                return []
+            return [(i, f"{r.get('ErrorCode')}: {r.get('ErrorMessage', '')}", True)
+                    for i, r in enumerate(resp.get("Records", [])) if r.get("ErrorCode")]
+
+        # PutRecords: at most 500 records and 5 MiB in all (data and partition keys)
+        _aws.send_chunked([len(r["Data"]) + len(r["PartitionKey"]) for r in records], 5 * 1024 * 1024, 500, one)

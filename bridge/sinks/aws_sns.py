@@ -68,7 +68,13 @@ destinations:
         return out
 
     def send(self, alerts: Sequence[Alert]) -> None:
-        resp = _aws.call(self.name, self.client.publish_batch, TopicArn=self.config.topic_arn,
-                         PublishBatchRequestEntries=self.build(alerts))
-        _aws.batch_outcome([(int(f["Id"]), f"{f.get('Code')}: {f.get('Message', '')}", not f.get("SenderFault"))
-                            for f in resp.get("Failed", [])])
+        entries = self.build(alerts)
+
+        def one(start: int, end: int) -> _aws.Failed:
+            resp = _aws.call(self.name, self.client.publish_batch, TopicArn=self.config.topic_arn,
+                             PublishBatchRequestEntries=entries[start:end])
+            return [(int(f["Id"]) - start, f"{f.get('Code')}: {f.get('Message', '')}", not f.get("SenderFault"))
+                    for f in resp.get("Failed", [])]
+
+        # PublishBatch: at most 10 entries and 256 KiB in all (messages and attributes)
+        _aws.send_chunked([len(e["Message"].encode()) + 512 for e in entries], 262_144, 10, one)

@@ -56,7 +56,13 @@ destinations:
         return out
 
     def send(self, alerts: Sequence[Alert]) -> None:
-        resp = _aws.call(self.name, self.client.send_message_batch, QueueUrl=self.config.queue_url,
-                         Entries=self.build(alerts))
-        _aws.batch_outcome([(int(f["Id"]), f"{f.get('Code')}: {f.get('Message', '')}", not f.get("SenderFault"))
-                            for f in resp.get("Failed", [])])
+        entries = self.build(alerts)
+
+        def one(start: int, end: int) -> _aws.Failed:
+            resp = _aws.call(self.name, self.client.send_message_batch, QueueUrl=self.config.queue_url,
+                             Entries=entries[start:end])
+            return [(int(f["Id"]) - start, f"{f.get('Code')}: {f.get('Message', '')}", not f.get("SenderFault"))
+                    for f in resp.get("Failed", [])]
+
+        # SendMessageBatch: at most 10 entries and 256 KiB in all (bodies and attributes)
+        _aws.send_chunked([len(e["MessageBody"].encode()) + 512 for e in entries], 262_144, 10, one)
