@@ -3,6 +3,7 @@
 real-shaped records (tests/data/records, samples/seed) plus hand-made edge cases.
 
 Run again after adding records; the output is deterministic (sorted inputs, fixed names).
+Files named regress-* (inputs that once crashed or diverged) are kept.
 Each fuzzer's input layout is described in its source file (plugin/fuzz/fuzz_*.cpp).
 """
 
@@ -57,7 +58,8 @@ def write(target: str, items: list[bytes]) -> None:
     d = OUT / target
     d.mkdir(parents=True, exist_ok=True)
     for old in d.iterdir():
-        old.unlink()
+        if not old.name.startswith("regress-"):  # inputs that once failed stay for good
+            old.unlink()
     for it in items:
         (d / hashlib.sha1(it).hexdigest()[:16]).write_bytes(it)
 
