@@ -96,6 +96,12 @@ class HighWater:
         return self.kib / 1024.0
 
 
+def enrich_args(ruleset: str) -> list[str]:
+    """The official rules read no ctb.* enrichment (and Falco's file:// path has none): the bridge
+    runs without it there, like for like. The seed and full rule sets use it."""
+    return ["--enrich", "off"] if ruleset == "official22" else []
+
+
 def run_once(falco: str, cfg: dict[str, Any], rules: list[Path], work: Path, tag: str,
              feed: list[str] | None = None, sock: Path | None = None) -> dict[str, Any]:
     cfg_path = work / f"{tag}.yaml"
@@ -186,7 +192,7 @@ def main() -> None:
                     def mk(d: Path) -> tuple[dict[str, Any], list[str] | None, Path | None]:
                         feed = [sys.executable, "-m", "bridge", "replay", str(d), "--plugin", args.plugin,
                                 "--falco-socket", str(sock), "--end-stream", "--quiet", "0",
-                                "--listen", "127.0.0.1:0", "--out", os.devnull]
+                                "--listen", "127.0.0.1:0", "--out", os.devnull, *enrich_args(rs_name)]
                         return falco_cfg("ctbridge", args.plugin, f"unix://{sock}", out, None), feed, sock
                     rules = our_rules
                 elif path == "official":

@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bridge.deliver.packed import Big, file_items, packed_files, record_key
 from bridge.deliver.socket_client import PluginClient
 from bridge.enrich import EnrichConfig, Enricher
 from bridge.errors import BridgeError, ConfigError, InputError
@@ -24,6 +25,7 @@ from bridge.intake.http import HttpIntake
 from bridge.intake.tls import GrpcTls, TlsConfig
 from bridge.model import Alert, BadItem, Record
 from bridge.normalize.dedup import Dedup
+from bridge.normalize.logfile import DEFAULT_MAX_RECORD_BYTES
 from bridge.normalize.quarantine import Quarantine
 from bridge.sources.local import iter_local_records
 from bridge.sources.remote import Window, is_remote, iter_inputs
@@ -130,6 +132,63 @@ def _records(opts: ReplayOptions, quarantine: Quarantine, report: ReplayReport) 
             enricher.close()
 
 
+def _fast_path(opts: ReplayOptions) -> bool:
+    """Replay sends records as CloudTrail wrote them, split in the read workers, unless the
+    enricher has to parse each one or an input is remote."""
+    return opts.enrich is None and not any(is_remote(p) for p in opts.paths)
+
+
+def _stream_packed(client: PluginClient, opts: ReplayOptions, quarantine: Quarantine,
+                   report: ReplayReport) -> None:
+    """The fast path: workers gunzip and split files into BATCH entries; here only the eventID
+    dedup runs per record, and runs of records are copied into batches as byte ranges."""
+    dedup = Dedup()
+    seen = dedup.seen_key
+    client.connect()
+    for unit in packed_files(opts.paths, workers=opts.read_workers):
+        if isinstance(unit, BadItem):
+            if opts.on_item is not None:
+                opts.on_item(unit)
+            quarantine.put(unit)
+            continue
+        if isinstance(unit, Big):  # streamed record by record, in bounded memory
+            for item in file_items(unit.path, DEFAULT_MAX_RECORD_BYTES):
+                if opts.on_item is not None:
+                    opts.on_item(item)
+                if isinstance(item, BadItem):
+                    quarantine.put(item)
+                elif item.event_id and seen(record_key(item.event_id)):
+                    report.duplicates += 1
+                else:
+                    _send_one(client, item, quarantine, report)
+            continue
+        for bad in unit.bad:
+            quarantine.put(bad)
+        if opts.on_item is not None:
+            for bad in unit.bad:
+                opts.on_item(bad)
+            for rec in unit.records():
+                opts.on_item(rec)
+        skip = [i for i, k in enumerate(unit.keys) if k and seen(k)]
+        report.duplicates += len(skip)
+        if unit.max_len > client.max_record_bytes:
+            dropped = set(skip)
+            for i, rec in enumerate(unit.records()):
+                if i not in dropped:
+                    _send_one(client, rec, quarantine, report)
+            continue
+        report.records += client.send_packed(unit.data, unit.ends, skip)
+
+
+def _send_one(client: PluginClient, record: Record, quarantine: Quarantine, report: ReplayReport) -> None:
+    try:
+        client.send(record)
+    except InputError as exc:
+        quarantine.put(BadItem(record.origin, str(exc), record.raw))
+        return
+    report.records += 1
+
+
 def _stream(client: PluginClient, records: Iterator[Record], quarantine: Quarantine,
             report: ReplayReport) -> None:
     for record in records:
@@ -179,7 +238,10 @@ def _replay_sidecar(opts: ReplayOptions, target: FalcoTarget, collector: Collect
     assert target.socket is not None
     client = stack.enter_context(PluginClient(target.socket, connect_timeout=opts.timeout))
     client.connect()
-    _stream(client, _records(opts, quarantine, report), quarantine, report)
+    if _fast_path(opts):
+        _stream_packed(client, opts, quarantine, report)
+    else:
+        _stream(client, _records(opts, quarantine, report), quarantine, report)
     client.wait_acked(opts.timeout)
     wait_quiet(received, opts.quiet)
     if opts.end_stream:
@@ -241,7 +303,10 @@ def _replay_launched(opts: ReplayOptions, target: FalcoTarget, collector: Collec
 
     with PluginClient(str(run.socket_path), connect_timeout=opts.timeout) as client:
         client.connect()
-        _stream(client, _records(opts, quarantine, report), quarantine, report)
+        if _fast_path(opts):
+            _stream_packed(client, opts, quarantine, report)
+        else:
+            _stream(client, _records(opts, quarantine, report), quarantine, report)
         if grpc_intake is not None:
             # Falco's gRPC queue dies with Falco: drain it before END lets Falco exit.
             client.wait_acked(opts.timeout)

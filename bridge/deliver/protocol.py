@@ -144,6 +144,11 @@ class BatchBuilder:
         self._buf += raw
         self.count += 1
 
+    def add_entries(self, entries: bytes | memoryview, count: int) -> None:
+        """Appends `count` records already laid out as BATCH entries (ts_ns, len, bytes)."""
+        self._buf += entries
+        self.count += count
+
     def seal(self, seq: int) -> bytearray:
         """Returns the finished frame and starts a new, empty batch."""
         buf = self._buf

@@ -7,8 +7,9 @@ import socket
 import struct
 import threading
 import time
+from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -152,6 +153,50 @@ class PluginClient:
             self._send_batch()
         if self._acked_records != self._reported_records:
             self._report_acks()
+
+    def send_packed(self, data: bytes, ends: Sequence[int], skip: Sequence[int] = ()) -> int:
+        """Queues records already laid out as BATCH entries (bridge.deliver.packed): entry i is
+        data[ends[i-1]:ends[i]]; the entries whose indexes are in `skip` (sorted) are left out.
+        Runs of entries are copied into batches as byte ranges, cut by batch_events and
+        batch_bytes exactly as send() would. The caller has checked every record against
+        max_record_bytes. Returns the number of records queued."""
+        if self._conn is None:
+            self.connect()
+        mv = memoryview(data)
+        n = len(ends)
+        queued = 0
+        i = 0
+        for stop in [*skip, n]:
+            while i < stop:
+                b = self._builder
+                if b.count >= self._max_events:
+                    self._send_batch()
+                    continue
+                base = ends[i - 1] if i else 0
+                # As many entries as fit: by count, then by bytes (ends is increasing: bisect).
+                j = min(stop, i + self._max_events - b.count)
+                room = self.batch_bytes - b.nbytes
+                if ends[j - 1] - base > room:
+                    j = bisect_right(ends, base + room, i, j)
+                    if j == i:
+                        if b.count:
+                            self._send_batch()
+                            continue
+                        j = i + 1  # one record bigger than batch_bytes goes alone, as in send()
+                b.add_entries(mv[base:ends[j - 1]], j - i)
+                queued += j - i
+                i = j
+                if b.count >= self._max_events:
+                    self._send_batch()
+            i = stop + 1
+        if self._acked_records != self._reported_records:
+            self._report_acks()
+        return queued
+
+    @property
+    def max_record_bytes(self) -> int:
+        """The longest record the plugin accepts (known after connect())."""
+        return self._max_record
 
     def flush(self) -> None:
         """Sends the partly filled batch, if any."""

@@ -28,7 +28,11 @@ class Dedup:
         """True if this record's eventID was seen before; records without one never are."""
         if not record.event_id:
             return False
-        key = hash(record.event_id)
+        return self.seen_key(hash(record.event_id))
+
+    def seen_key(self, key: int) -> bool:
+        """seen() for a key computed elsewhere (e.g. stable_hash in a worker process); keys of one
+        Dedup must all come from the same function."""
         if key in self._young:
             self.duplicates += 1
             return True

@@ -1,0 +1,327 @@
+"""Replay's fast path: log files read, gunzipped and split in worker processes into BATCH entries.
+
+A worker turns one file into a `Packed`: the records' original bytes, already laid out as BATCH
+entries (`u64 ts_ns, u32 len, record`, docs/ingest-protocol.md), the end offset of each entry,
+and a stable hash of each record's eventID. Records are split by normalize.stream (CloudTrail's
+own bytes, never re-encoded), so the main process does per record only the eventID dedup lookup;
+runs of records are copied into batch frames as byte ranges (PluginClient.send_packed).
+
+Files above `stream_bytes` are not packed whole (a 50 MB gzip file can hold 1 GB of JSON): the
+caller streams them record by record through normalize.stream, in bounded memory.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from hashlib import blake2b as _blake2b
+import os
+import struct
+import zlib
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bridge.errors import InputError
+from bridge.model import BadItem, Record
+from bridge.normalize.dedup import stable_hash
+from bridge.normalize.logfile import DEFAULT_MAX_RECORD_BYTES, parse_rfc3339_ns
+from bridge.normalize.stream import _FIRST, _HEAD, _SEP, records_from_chunks
+from bridge.sources.local import wanted
+
+_ENTRY = struct.Struct("<QI")
+_READ_CHUNK = 1 << 20
+DEFAULT_STREAM_BYTES = 4 << 20  # files bigger than this (on disk) are streamed, not packed whole
+_GROUP_BYTES = 1 << 20  # small files are sent to a worker in groups of about this many bytes
+_GROUP_FILES = 64
+
+
+@dataclass(slots=True)
+class Packed:
+    """The records of one file as BATCH entries, plus what could not become one."""
+
+    name: str
+    data: bytes = b""  # BATCH entries back to back
+    ends: list[int] = field(default_factory=list)  # end offset in data of each entry
+    keys: list[int] = field(default_factory=list)  # event_key(eventID), 0 when it has none
+    bad: list[BadItem] = field(default_factory=list)
+    max_len: int = 0  # the longest record, to check against the plugin's limit at once
+
+    def records(self) -> Iterator[Record]:
+        """The entries as Records again (the slow path: a record above the plugin's limit)."""
+        mv = memoryview(self.data)
+        start = 0
+        for i, end in enumerate(self.ends):
+            ts_ns, size = _ENTRY.unpack_from(mv, start)
+            raw = bytes(mv[start + _ENTRY.size:end])
+            assert len(raw) == size
+            yield Record(raw, ts_ns, f"{self.name}#{i}")
+            start = end
+
+
+def pack_items(name: str, items: Iterable[Record | BadItem]) -> Packed:
+    out = Packed(name)
+    buf = bytearray()
+    ends, keys = out.ends, out.keys
+    entry = _ENTRY.pack
+    for item in items:
+        if isinstance(item, BadItem):
+            out.bad.append(item)
+            continue
+        raw = item.raw
+        try:
+            head = entry(item.ts_ns, len(raw))
+        except struct.error:
+            out.bad.append(BadItem(item.origin, f"{item.origin}: eventTime is outside 1970..2554 "
+                                   f"(ts_ns {item.ts_ns})", raw))
+            continue
+        buf += head
+        buf += raw
+        ends.append(len(buf))
+        keys.append(record_key(item.event_id))
+        if len(raw) > out.max_len:
+            out.max_len = len(raw)
+    out.data = bytes(buf)
+    return out
+
+
+def file_chunks(path: str) -> Iterator[bytes]:
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(_READ_CHUNK):
+                yield chunk
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}") from None
+
+
+def file_items(path: str, max_record_bytes: int) -> Iterator[Record | BadItem]:
+    """Records of one local file, as CloudTrail wrote them; an unreadable file is one BadItem."""
+    try:
+        yield from records_from_chunks(path, file_chunks(path), max_record_bytes)
+    except InputError as e:
+        yield BadItem(path, f"{path}: {e}")
+
+
+_K_TIME = b'"eventTime":"'
+_K_ID = b'"eventID":"'
+_GZIP_MAGIC = b"\x1f\x8b"
+_MAX_RATIO = 64  # a packed file may decompress to at most this many times its size; else streamed
+
+
+def _gunzip_bounded(raw: bytes) -> bytes | None:
+    """One gzip member decompressed, or None for anything else (several members, damage, a
+    ratio above _MAX_RATIO): normalize.stream then handles the file and names the problem."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(raw, _MAX_RATIO * len(raw) + (1 << 20))
+    except zlib.error:
+        return None
+    if not d.eof or d.unconsumed_tail or d.unused_data.strip(b"\x00"):
+        return None
+    return out
+
+
+def event_key(event_id: bytes) -> int:
+    """The dedup key of an eventID as written (UTF-8 bytes): normalize.dedup.stable_hash of it,
+    the same in every process."""
+    return int.from_bytes(_blake2b(event_id, digest_size=8).digest(), "little") >> 1
+
+
+def record_key(event_id: str | None) -> int:
+    """event_key of a parsed eventID; 0 (never a duplicate) when there is none."""
+    return stable_hash(event_id) if event_id else 0
+
+
+def _rstrip(data: bytes, end: int) -> int:
+    while end > 0 and data[end - 1] in b" \t\r\n":
+        end -= 1
+    return end
+
+
+def fast_pack(name: str, data: bytes, max_record_bytes: int) -> Packed | None:
+    """A CloudTrail-written log file (`{"Records":[{"eventVersion":...},...]}`, decompressed)
+    split without parsing its records; None when any record does not look exactly like
+    CloudTrail writes them, and the caller falls back to normalize.stream, which parses each one.
+
+    normalize.stream splits at `},{"eventVersion"` (inside a JSON string a quote is escaped, so
+    that can only be the start of an object) and parses each piece to check the split and to
+    read eventTime and eventID. Here a piece is taken as a record without parsing when it has
+    exactly one `"eventID":"` (again: only ever a key), an `"eventTime":"` holding an RFC 3339
+    time, and no escapes in either value. A split inside a record (a nested object keyed
+    eventVersion first, after an element of an array) leaves a piece without an eventID, unless
+    that nested object sits after the record's eventID and holds one itself: CloudTrail writes
+    nothing of the kind. The records' bytes are not validated as JSON here; the plugin's
+    tokenizer does that and counts what it rejects (ctbridge.bad_inputs)."""
+    m = _HEAD.match(data)
+    if m is None:
+        return None
+    end = _rstrip(data, len(data))
+    if end < 1 or data[end - 1] != 0x7D:  # "}"
+        return None
+    end = _rstrip(data, end - 1)
+    if end < 1 or data[end - 1] != 0x5D:  # "]"
+        return None
+    end = _rstrip(data, end - 1)
+    start = m.end()
+    out = Packed(name)
+    if start >= end:
+        return out
+    if not data.startswith(_FIRST, start):
+        return None
+    buf = bytearray()
+    ends, keys = out.ends, out.keys
+    mv = memoryview(data)
+    bounds: list[tuple[int, int]] = []
+    for sep in _SEP.finditer(data, start, end):
+        bounds.append((start, sep.start() + 1))
+        start = sep.end() - len(_FIRST)
+    bounds.append((start, end))
+    find, rfind = data.find, data.rfind
+    entry = _ENTRY.pack
+    lt, li = len(_K_TIME), len(_K_ID)
+    for a, b in bounds:
+        # eventTime comes early in a record (right after userIdentity) and eventID late: find and
+        # rfind stop soon. The eventID key must occur once (it keys dedup: a nested one taken for
+        # it could drop a record); the first eventTime key is the record's in CloudTrail's layout.
+        i = find(_K_TIME, a, b)
+        k = rfind(_K_ID, a, b)
+        if i < 0 or k < 0 or find(_K_ID, a, b) != k or b - a > max_record_bytes:
+            return None
+        i += lt
+        k += li
+        j = find(b'"', i, b)
+        q = find(b'"', k, b)
+        if j < 0 or q < 0 or find(b"\\", i, j) >= 0 or find(b"\\", k, q) >= 0:  # an escape
+            return None
+        ts_ns = parse_rfc3339_ns(data[i:j].decode("ascii", "replace"))
+        if ts_ns is None or ts_ns < 0:
+            return None
+        buf += entry(ts_ns, b - a)
+        buf += mv[a:b]
+        ends.append(len(buf))
+        keys.append(event_key(data[k:q]) if q > k else 0)
+        if b - a > out.max_len:
+            out.max_len = b - a
+    out.data = bytes(buf)
+    return out
+
+
+def pack_file(path: str, max_record_bytes: int) -> Packed:
+    """One file: the fast split when it is a plain CloudTrail log file, else normalize.stream."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        return Packed(path, bad=[BadItem(path, f"{path}: cannot read: {e.strerror or e}")])
+    lower = path.lower()
+    if not lower.removesuffix(".gz").endswith((".jsonl", ".ndjson")):
+        data = _gunzip_bounded(raw) if raw[:2] == _GZIP_MAGIC else raw
+        if data is not None:
+            packed = fast_pack(path, data, max_record_bytes)
+            if packed is not None:
+                return packed
+    return pack_items(path, _items_of(path, raw, max_record_bytes))
+
+
+def _items_of(path: str, raw: bytes, max_record_bytes: int) -> Iterator[Record | BadItem]:
+    try:
+        yield from records_from_chunks(path, [raw], max_record_bytes)
+    except InputError as e:
+        yield BadItem(path, f"{path}: {e}")
+
+
+def pack_files(paths: list[str], max_record_bytes: int) -> list[Packed]:
+    """Worker task: several small files, each packed."""
+    return [pack_file(p, max_record_bytes) for p in paths]
+
+
+@dataclass(frozen=True, slots=True)
+class Big:
+    """A file too big to pack whole: the caller streams its records (file_items)."""
+
+    path: str
+
+
+def walk(roots: Sequence[str]) -> Iterator[tuple[str, int] | BadItem]:
+    """(path, size) of every file under roots in the order sources.local reads them (sorted,
+    recursive, hidden and unrelated names skipped; a file named explicitly is always read)."""
+    pending = list(reversed([Path(r) for r in roots]))
+    seen_dirs: set[tuple[int, int]] = set()
+    while pending:
+        path = pending.pop()
+        try:
+            if path.is_dir():
+                st = path.stat()
+                if (st.st_dev, st.st_ino) in seen_dirs:
+                    continue
+                seen_dirs.add((st.st_dev, st.st_ino))
+                with os.scandir(path) as entries:
+                    names = sorted(e.name for e in entries if not e.name.startswith("."))
+                children = [path / n for n in names]
+                pending.extend(reversed([c for c in children if c.is_dir() or wanted(c.name)]))
+                continue
+            if not path.is_file():
+                what = "a dangling symlink" if path.is_symlink() and not path.exists() else "not a regular file"
+                yield BadItem(str(path), f"{path}: cannot read: {what}")
+                continue
+            yield str(path), path.stat().st_size
+        except OSError as e:
+            yield BadItem(str(path), f"{path}: cannot read: {e.strerror or e}")
+
+
+def _groups(entries: Iterable[tuple[str, int] | BadItem], stream_bytes: int) -> Iterator[list[str] | Big | BadItem]:
+    group: list[str] = []
+    size = 0
+    for e in entries:
+        if isinstance(e, BadItem) or e[1] > stream_bytes:
+            if group:
+                yield group
+                group, size = [], 0
+            yield e if isinstance(e, BadItem) else Big(e[0])
+            continue
+        group.append(e[0])
+        size += e[1]
+        if size >= _GROUP_BYTES or len(group) >= _GROUP_FILES:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def packed_files(roots: Sequence[str], workers: int = 2, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+                 stream_bytes: int = DEFAULT_STREAM_BYTES) -> Iterator[Packed | Big | BadItem]:
+    """Every file under roots, in order: Packed (read in `workers` processes, at most 2 x workers
+    groups ahead, so memory stays flat), Big for a file to stream, BadItem for one not readable."""
+    units = _groups(walk(roots), stream_bytes)
+    if workers <= 1:
+        for u in units:
+            if isinstance(u, list):
+                yield from pack_files(u, max_record_bytes)
+            else:
+                yield u
+        return
+    # spawn, not fork: the bridge runs intake threads, and a forked child would inherit their locks.
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        pending: deque[Future[list[Packed]] | Big | BadItem] = deque()
+        ahead = 2 * workers
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < ahead:
+                nxt = next(units, None)
+                if nxt is None:
+                    exhausted = True
+                elif isinstance(nxt, list):
+                    pending.append(pool.submit(pack_files, nxt, max_record_bytes))
+                else:
+                    pending.append(nxt)
+            if not pending:
+                return
+            head = pending.popleft()
+            if isinstance(head, (Big, BadItem)):
+                yield head
+            else:
+                yield from head.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
