@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, HeldFalco, free_port, record, write_log
+from held_falco import REPO, HeldFalco, free_port, record, write_log
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, HeldFalco, free_port, record, write_log
+from held_falco import REPO, HeldFalco, free_port, record, write_log
 
 pytestmark = pytest.mark.timeout(240)
 
