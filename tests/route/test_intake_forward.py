@@ -237,3 +237,53 @@ def test_block_wait_holds_the_request_until_there_is_room(tmp_path: Path) -> Non
     finally:
         time.sleep(0.1)
         fwd.close()
+
+
+def test_forward_intake_over_mtls(tmp_path: Path) -> None:
+    import ssl
+
+    from pki import make_pki
+
+    (tmp_path / "pki").mkdir()
+    pki = make_pki(tmp_path / "pki")
+    port = _port()
+    out = tmp_path / "alerts.jsonl"
+    cfg = tmp_path / "forward.yaml"
+    cfg.write_text(orjson.dumps({
+        "intake": {"listen": f"127.0.0.1:{port}", "tls": {"cert": str(pki / "server.pem"), "key": str(pki / "server.key"),
+                                                          "client_ca": str(pki / "ca.pem")}},
+        "queue": {"dir": str(tmp_path / "q")},
+        "destinations": [{"name": "f", "type": "file", "path": str(out)}]}).decode())
+    with open(tmp_path / "log", "wb") as err:
+        p = subprocess.Popen([sys.executable, "-m", "bridge", "forward", "--config", str(cfg)],
+                             stdout=subprocess.DEVNULL, stderr=err)
+
+    def https_post(with_cert: bool) -> int:
+        ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+        if with_cert:
+            ctx.load_cert_chain(pki / "client.pem", pki / "client.key")
+        c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+        try:
+            c.request("POST", "/", falco_json(cloud(1).to_dict()), {"Content-Type": "application/json"})
+            return c.getresponse().status
+        finally:
+            c.close()
+
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                status = https_post(True)
+                break
+            except (OSError, ssl.SSLError):
+                assert time.monotonic() < deadline and p.poll() is None, (tmp_path / "log").read_text()
+                time.sleep(0.1)
+        assert status == 200
+        with pytest.raises((ssl.SSLError, OSError)):
+            https_post(False)  # no client certificate: the handshake is refused
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(20)
+    assert orjson.loads(out.read_bytes())["id"] == alert_id(cloud(1))
