@@ -10,6 +10,7 @@ import time
 import orjson
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_QUIET_LIBRARIES = ("urllib3", "botocore", "boto3", "s3transfer")
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,3 +39,8 @@ def setup(level: str | None = None, fmt: str | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(FORMAT))
     logging.basicConfig(level=numeric, handlers=[handler], force=True)
+    # Libraries that log whole request lines or headers at debug level: urllib3 writes each URL
+    # (a webhook URL or query string carrying a token, a Slack webhook whole), botocore the signed
+    # request. They stay at WARNING whatever --log-level says (tests/faults/test_pipeline_secrets.py).
+    for name in _QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
