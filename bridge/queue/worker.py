@@ -102,7 +102,10 @@ class Worker:
         """Send one batch if there is one; False when the queue was empty."""
         depth = self.store.depth()
         if depth == 0:
-            self.store.wait(0.5)  # then peek anyway: `dlq retry` from another process is not counted
+            self.store.wait(0.5)
+            if self.store.depth():
+                return True  # new alerts: go round again, so a batch can fill for batch.interval
+            # still none counted: peek anyway, `dlq retry` from another process is not counted
         elif depth < self.max_events and self.interval > 0:
             oldest = self.store.oldest_enqueued()
             due = (oldest or 0.0) + self.interval - time.time()

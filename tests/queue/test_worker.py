@@ -207,3 +207,18 @@ def test_token_bucket_paces_after_the_burst() -> None:
     assert b.delay(1) == 0.0 and b.delay(1) == 0.0
     assert 0.4 < b.delay(1) <= 0.5  # the third must wait about half a second
     assert TokenBucket(0).delay(1000) == 0.0  # 0 = unlimited
+
+
+def test_first_alert_after_idle_waits_for_the_batch_to_fill(tmp_path: Path) -> None:
+    rec = Recorder()
+    fwd = forwarder(tmp_path, rec.url, batch={"max_events": 3, "interval": 1.0})
+    try:
+        time.sleep(0.2)  # the worker is idle, waiting for alerts
+        for i in range(3):
+            fwd.handle(cloud(i))
+        assert wait_for(lambda: len(rec.accepted) >= 1)
+        time.sleep(0.1)
+        assert [len(r.json()) for r in rec.accepted] == [3]
+    finally:
+        fwd.close()
+        rec.close()
