@@ -101,14 +101,14 @@ def records(path: str, window: Window, quarantine: Quarantine) -> Iterator[Recor
     threading.Thread(target=produce, name=f"replay-{path}", daemon=True).start()
     try:
         while (work := feed.q.get()) is not None:
-            yield from _read(work)
+            yield from _read(work, ctx.checkpoints)
     finally:
         stop.set()
     if error:
         raise error[0]
 
 
-def _read(work: Work) -> Iterator[Record | BadItem]:
+def _read(work: Work, checkpoints: Checkpoints | None = None) -> Iterator[Record | BadItem]:
     """A Work's items; after a Retry it is read again, skipping what was already yielded."""
     done = 0
     for attempt in range(_RETRIES):
@@ -117,12 +117,22 @@ def _read(work: Work) -> Iterator[Record | BadItem]:
                 if n > done:
                     done = n
                     yield item
+            _finish(work, checkpoints, done)
             return
         except Retry as e:
             if attempt == _RETRIES - 1:
                 yield BadItem(work.key, f"{work.key}: {e} (gave up after {_RETRIES} attempts)")
+                _finish(work, checkpoints, done)
                 return
             time.sleep(_aws.backoff(attempt))
+
+
+def _finish(work: Work, checkpoints: Checkpoints | None, done: int) -> None:
+    """Replay's checkpoints live in memory for the run: they stop the source listing it again."""
+    if checkpoints is not None and work.checkpointed:
+        checkpoints.advance(work.key, done, complete=True)
+    if work.on_done is not None:
+        work.on_done()
 
 
 def _flat(bucket: str, prefix: str, window: Window, until: str, quarantine: Quarantine) -> Iterator[Record | BadItem]:

@@ -184,9 +184,14 @@ class S3Source:
                 attempt += 1
                 self.ctx.stop.wait(_aws.backoff(attempt))
                 continue
-            if self.config.once:
+            if self.config.once and self._settled():
                 return
-            self.ctx.stop.wait(self.config.poll_interval)
+            self.ctx.stop.wait(min(self.config.poll_interval, 1.0) if self.config.once else self.config.poll_interval)
+
+    def _settled(self) -> bool:
+        """once: done when every object handed out is complete (none to read again)."""
+        with self._lock:
+            return not self._retry and not any(s.inflight for s in self._streams.values())
 
     # -- listing -----------------------------------------------------------------------------
 
