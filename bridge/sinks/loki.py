@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,12 @@ from bridge.route.template import field_value
 from bridge.sinks._base import SINKS, Common, Sink, secret
 from bridge.sinks._encoding import check_encoding, dumps, encode
 from bridge.sinks._http import HttpClient, HttpOptions, check_url
+
+
+def _label(name: str) -> str:
+    """Loki label names are [a-zA-Z_][a-zA-Z0-9_]*: 'ct.region' -> 'ct_region'."""
+    out = re.sub(r"[^a-zA-Z0-9_]", "_", name)
+    return out if out[:1].isalpha() or out[:1] == "_" else "_" + out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,7 +74,7 @@ destinations:
             for k in self.config.labels:
                 v = field_value(a, k)
                 if v not in (None, ""):
-                    labels[k.replace(".", "_")] = str(v)
+                    labels[_label(k)] = str(v)
             ts = now
             if self.config.use_alert_time and isinstance(a.output_fields.get("evt.time"), int):
                 ts = a.output_fields["evt.time"]

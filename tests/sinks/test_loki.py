@@ -28,3 +28,11 @@ def test_alert_time_option() -> None:
     s = make_sink({"name": "l", "type": "loki", "url": "http://127.0.0.1:1", "use_alert_time": True})
     (st,) = s.build([host(3)])["streams"]
     assert st["values"][0][0] == "1764237600000000003"
+
+
+def test_label_names_are_made_valid() -> None:
+    from bridge.sinks.loki import _label
+
+    assert _label("ct.region") == "ct_region"
+    assert _label("ctb.value[/requestParameters/x-amz-acl/0]") == "ctb_value__requestParameters_x_amz_acl_0_"
+    assert _label("9lives") == "_9lives"
