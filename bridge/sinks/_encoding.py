@@ -1,5 +1,5 @@
 """Alert encodings a destination can choose with `encoding:`: Falco's own JSON (plus our `id`)
-or an OCSF Detection Finding (for Security Lake and other OCSF consumers)."""
+or an OCSF Detection Finding (OCSF consumers; Security Lake through a Parquet-converting Firehose)."""
 
 from __future__ import annotations
 

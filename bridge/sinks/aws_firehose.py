@@ -26,12 +26,15 @@ class FirehoseConfig(AwsOptions):
 class AwsFirehose(Sink):
     Config = FirehoseConfig
     max_batch = 500
-    summary = "Amazon Data Firehose: batched PutRecordBatch; failed records of a batch are retried alone."
+    summary = ("Amazon Data Firehose: batched PutRecordBatch; failed records of a batch are retried alone. "
+               "With `encoding: ocsf` and a stream that converts records to Parquet, this feeds an "
+               "Amazon Security Lake custom source.")
     example = """\
 destinations:
   - name: firehose
     type: aws_firehose
-    delivery_stream: falco-to-s3
+    delivery_stream: falco-to-security-lake   # record format conversion to Parquet on the stream
+    encoding: ocsf
 """
 
     def __init__(self, name: str, config: FirehoseConfig, common: Common) -> None:

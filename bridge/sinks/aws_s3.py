@@ -20,7 +20,7 @@ from bridge.sinks._encoding import check_encoding, encode
 class S3Config(AwsOptions):
     bucket: str = field(metadata={"doc": "bucket to write to"})
     prefix: str = field(default="falco/", metadata={"doc": "key prefix"})
-    encoding: str = field(default="falco", metadata={"doc": "falco or ocsf (for a Security Lake custom source)"})
+    encoding: str = field(default="falco", metadata={"doc": "falco or ocsf (JSON lines; Security Lake itself takes Parquet, see aws_firehose)"})
     sse: str | None = field(default=None, metadata={"doc": "server-side encryption: AES256 or aws:kms"})
     kms_key_id: str | None = field(default=None, metadata={"doc": "KMS key for sse: aws:kms"})
 
