@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,11 @@ class Forwarder:
         base = Path(queue.dir)
         for d in destinations:
             c = d.common
-            store = Store(base / c.name / "queue.db", c.queue or queue.limits(), c.dedup_window, queue.fsync)
+            path = base / c.name / "queue.db"
+            try:
+                store = Store(path, c.queue or queue.limits(), c.dedup_window, queue.fsync)
+            except (OSError, sqlite3.Error) as e:
+                raise ConfigError(f"queue.dir: cannot open {path}: {e}") from None
             self.stores[c.name] = store
             self.workers[c.name] = Worker(d.sink, store, c.batch.max_events or d.sink.max_batch, c.batch.interval)
         self.block_wait = queue.block_wait

@@ -287,3 +287,11 @@ def test_forward_intake_over_mtls(tmp_path: Path) -> None:
         p.send_signal(signal.SIGTERM)
         p.wait(20)
     assert orjson.loads(out.read_bytes())["id"] == alert_id(cloud(1))
+
+
+def test_unusable_queue_dir_is_a_config_error(tmp_path: Path) -> None:
+    from bridge.errors import ConfigError
+
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(ConfigError, match="queue.dir"):
+        build_forwarder({"destinations": [{"name": "a", "type": "stdout"}], "queue": {"dir": str(tmp_path / "file")}})
