@@ -202,15 +202,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, code: int, payload: dict[str, str], retry_after: str | None = None) -> None:
         body = orjson.dumps(payload)
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.log_request(code)
+        head = [f"{self.protocol_version} {code} {self.responses.get(code, ('',))[0]}",
+                f"Server: {self.version_string()}", f"Date: {self.date_time_string()}",
+                "Content-Type: application/json", f"Content-Length: {len(body)}"]
         if retry_after is not None:
-            self.send_header("Retry-After", retry_after)
-        self.send_header("Content-Length", str(len(body)))
+            head.append(f"Retry-After: {retry_after}")
         if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
+            head.append("Connection: close")
+        # Status, headers and body in one write: with Nagle off, separate writes are separate
+        # packets for every alert.
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.client_address[0], format % args)
