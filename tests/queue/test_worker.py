@@ -222,3 +222,23 @@ def test_first_alert_after_idle_waits_for_the_batch_to_fill(tmp_path: Path) -> N
     finally:
         fwd.close()
         rec.close()
+
+
+def test_dlq_retry_from_another_connection_is_picked_up_by_a_running_worker(tmp_path: Path) -> None:
+    from bridge.queue.store import Store
+
+    fixed = {"on": False}
+    rec = Recorder(lambda r: (200, {}, b"") if fixed["on"] else (404, {}, b"no such hook"))
+    fwd = forwarder(tmp_path, rec.url)
+    try:
+        fwd.handle(cloud(1))
+        assert wait_for(lambda: fwd.stores["hook"].dead_count() == 1)
+        fixed["on"] = True  # the operator fixed the URL, then runs `ctbridge dlq retry hook --all`
+        other = Store(tmp_path / "q" / "hook" / "queue.db")  # as the dlq command opens it
+        assert other.dead_retry() == 1
+        other.close()
+        assert wait_for(lambda: len(rec.accepted) == 1)
+        assert rec.accepted[0].headers["x-ctbridge-alert-id"] == alert_id(cloud(1))
+    finally:
+        fwd.close()
+        rec.close()
