@@ -35,6 +35,9 @@ class Checkpoints:
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode NORMAL still survives the process being killed (what checkpoints guard
+            # against); it skips the fsync per commit, which cost 5 ms per ACK.
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             self._lock = threading.RLock()
         except sqlite3.Error as e:

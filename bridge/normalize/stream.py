@@ -142,8 +142,11 @@ def _split(name: str, data: Iterable[bytes], max_record_bytes: int, max_blob_byt
             pos = 0
             for sep in _SEP.finditer(buf):
                 piece = carry + buf[pos:sep.start() + 1]
-                pos = sep.end() - len(_FIRST)
+                nxt = sep.end() - len(_FIRST)
                 item, carry = _piece(name, index, piece, max_record_bytes, more=True)
+                if carry:
+                    carry += buf[sep.start() + 1:nxt]  # the split was inside a record: keep its comma
+                pos = nxt
                 if item is not None:
                     index += 1
                     yield item
@@ -185,11 +188,47 @@ def _skip_to_next(buf: bytes, it: Iterator[bytes]) -> bytes:
         buf += nxt
 
 
+def _quick(piece: bytes, origin: str) -> Record | None:
+    """The record without parsing it, when that is safe: valid UTF-8, braces balanced (counted,
+    so a brace inside a string sends it to the parser), eventTime and eventID found where
+    CloudTrail writes them (eventTime is the first such key: only userIdentity comes before it;
+    eventID the last: only fixed fields come after it). Anything else: None, and the parser decides."""
+    if piece.count(b"{") != piece.count(b"}"):  # a split inside a record leaves one unclosed
+        return None
+    try:
+        piece.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    at = piece.find(b'"eventTime"')
+    t = _EVENT_TIME.match(piece, at) if at > 0 and piece[at - 1] in b"{, \t\r\n" else None
+    if t is None:
+        return None
+    ts_ns = parse_rfc3339_ns(t.group(1).decode("ascii", "replace"))
+    if ts_ns is None:
+        return None
+    at = piece.rfind(b'"eventID"')
+    event_id = None
+    if at >= 0:
+        m = _EVENT_ID.match(piece, at)
+        if m is None:
+            return None
+        event_id = m.group(1).decode("utf-8")
+    return Record(piece, ts_ns, origin, event_id or None)
+
+
+_EVENT_TIME = re.compile(rb'"eventTime"\s*:\s*"([0-9T:.+Zz-]{10,40})"')
+_EVENT_ID = re.compile(rb'"eventID"\s*:\s*"([^"\\]{1,200})"')
+
+
 def _piece(name: str, index: int, piece: bytes, max_record_bytes: int,
            more: bool) -> tuple[Record | BadItem | None, bytes]:
     """(the item, b"") or, for an unfinished record that more input may complete, (None, piece)."""
     origin = f"{name}#{index}"
     where = f"{name} record {index}"
+    if len(piece) <= max_record_bytes and piece[-1:] == b"}":
+        quick = _quick(piece, origin)
+        if quick is not None:
+            return quick, b""
     try:
         value = orjson.loads(piece)
     except orjson.JSONDecodeError:

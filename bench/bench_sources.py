@@ -1,0 +1,157 @@
+"""Sources -> plugin socket throughput, against moto serving the objects (server mode, over HTTP).
+
+Three measurements in one run, each reported with a same-run baseline:
+  baseline: plain gunzip + record split of the same bytes in memory (zlib + split on the record
+            boundary, and zlib + orjson.loads(file)["Records"]), no AWS, no delivery;
+  s3:       `ctbridge run --config` with an S3 source over an organization-trail bucket (gzip'd
+            files from bench/gen_records.py --org) -> unix socket -> libctbridge.so, whose
+            plugin_next_batch is looped on a thread of this process as Falco would;
+  sqs:      the same through an SQS queue of S3 notifications for 100-record files.
+records/s is counted at the plugin (first to last record Falco took). Peak RSS is the bridge
+process's VmHWM. Prints one JSON object.
+
+    .venv/bin/python bench/bench_sources.py [--records 200000] [--per-file 2000] [--sqs-files 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import boto3
+import orjson
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "sources")]
+
+from aws import FAKE_CREDENTIALS, MotoServer  # noqa: E402
+from ct import PluginFalco, free_port  # noqa: E402
+
+SEP = re.compile(rb'\}\s*,\s*\{"eventVersion"')
+
+
+def gen(out: Path, count: int, per_file: int) -> list[Path]:
+    subprocess.run([sys.executable, str(REPO / "bench" / "gen_records.py"), "--org", "--count", str(count),
+                    "--per-file", str(per_file), "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+    return sorted(p for p in out.rglob("*.json.gz"))
+
+
+def baseline(blobs: list[bytes]) -> dict[str, float]:
+    t = time.perf_counter()
+    n = 0
+    for b in blobs:
+        n += len(SEP.split(zlib.decompress(b, 47)))
+    split_rate = n / (time.perf_counter() - t)
+    t = time.perf_counter()
+    m = 0
+    for b in blobs:
+        m += len(orjson.loads(zlib.decompress(b, 47))["Records"])
+    parse_rate = m / (time.perf_counter() - t)
+    assert n == m, (n, m)
+    return {"records": n, "gunzip_split_per_s": split_rate, "gunzip_orjson_per_s": parse_rate}
+
+
+def run_bridge(config: dict[str, Any], falco: PluginFalco, total: int, tmp: Path, env: dict[str, str],
+               endless: bool) -> dict[str, float]:
+    conf = tmp / f"c{time.monotonic_ns()}.yaml"
+    conf.write_text(yaml.safe_dump(config))
+    before = len(falco.payloads)
+    stamps: list[float] = []
+
+    def watch() -> None:
+        while len(falco.payloads) - before < total:
+            if len(falco.payloads) > before and not stamps:
+                stamps.append(time.perf_counter())
+            time.sleep(0.01)
+        stamps.append(time.perf_counter())
+
+    w = threading.Thread(target=watch, daemon=True)
+    w.start()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--log-level", "warning", "run", "--config", str(conf)],
+                            cwd=REPO, env=env)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            peak = max(peak, int(re.search(r"VmHWM:\s+(\d+)", status).group(1)))  # type: ignore[union-attr]
+        except (OSError, AttributeError):
+            pass
+        if endless and not w.is_alive():
+            proc.send_signal(signal.SIGTERM)
+        time.sleep(0.1)
+    wall = time.perf_counter() - t0
+    w.join(60)
+    got = len(falco.payloads) - before
+    span = stamps[-1] - stamps[0] if len(stamps) == 2 else float("nan")
+    return {"records": got, "records_per_s": got / span, "wall_s": wall, "peak_rss_mb": peak / 1024}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=200_000)
+    ap.add_argument("--per-file", type=int, default=2_000)
+    ap.add_argument("--sqs-files", type=int, default=200)
+    ap.add_argument("--readers", type=int, default=2, help="the daemon's readers (Works read in parallel)")
+    args = ap.parse_args()
+    os.environ.update(FAKE_CREDENTIALS)
+    moto = MotoServer()
+    out: dict[str, Any] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="ctb-bench-") as d:
+            tmp = Path(d)
+            files = gen(tmp / "org", args.records, args.per_file)
+            blobs = [p.read_bytes() for p in files]
+            s3 = boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1")
+            s3.create_bucket(Bucket="trail")
+            for p, b in zip(files, blobs, strict=True):
+                s3.put_object(Bucket="trail", Key=str(p.relative_to(tmp / "org")), Body=b)
+            out["input"] = {"files": len(files), "gzip_mb": sum(map(len, blobs)) / 1e6}
+            out["baseline"] = baseline(blobs)
+            falco = PluginFalco(tmp / "ingest.sock")
+            falco.start()
+            env = {**os.environ, **FAKE_CREDENTIALS}
+            base = {"falco": {"socket": str(falco.sock), "listen": f"127.0.0.1:{free_port()}", "quiet": 0},
+                    "exit_when_idle": True}
+            out["s3"] = run_bridge({**base, "state": {"path": str(tmp / "s3.db")}, "sources": [
+                {"type": "s3", "bucket": "trail", "endpoint_url": moto.url, "since": "2024-05-01T00:00:00Z",
+                 "until": "2024-05-10T00:00:00Z", "once": True}], "readers": args.readers}, falco, out["baseline"]["records"], tmp, env, False)
+            out["s3"]["ratio_to_gunzip_split"] = out["s3"]["records_per_s"] / out["baseline"]["gunzip_split_per_s"]
+            out["s3"]["ratio_to_gunzip_orjson"] = out["s3"]["records_per_s"] / out["baseline"]["gunzip_orjson_per_s"]
+
+            # SQS: 100-record files behind S3 event notifications.
+            small = gen(tmp / "small", args.sqs_files * 100, 100)
+            sqs = boto3.client("sqs", endpoint_url=moto.url, region_name="us-east-1")
+            url = sqs.create_queue(QueueName="ct")["QueueUrl"]
+            s3.create_bucket(Bucket="small")
+            for i, p in enumerate(small):
+                key = str(p.relative_to(tmp / "small"))
+                s3.put_object(Bucket="small", Key=key, Body=p.read_bytes())
+                sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Records": [
+                    {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                     "s3": {"bucket": {"name": "small"}, "object": {"key": key}}}]}))
+            out["sqs"] = run_bridge({**base, "exit_when_idle": False, "state": {"path": str(tmp / "sqs.db")},
+                                     "sources": [{"type": "sqs", "queue_url": url, "endpoint_url": moto.url,
+                                                  "wait_time": 1, "receivers": 4}], "readers": 8},
+                                    falco, len(small) * 100, tmp, env, True)
+            falco.close()
+    finally:
+        moto.close()
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
