@@ -103,8 +103,9 @@ class PluginFalco(threading.Thread):
 def daemon_config(sock: Path, state: Path, sources: list[dict[str, Any]], quarantine: Path | None = None,
                   **extra: Any) -> DaemonConfig:
     """A config as `run --config` would load it (every section checked), ending once idle."""
-    raw = {"falco": {"socket": str(sock), "listen": f"127.0.0.1:{free_port()}", "quiet": 0.0,
-                     "connect_timeout": 30.0},
+    falco = {"socket": str(sock), "listen": f"127.0.0.1:{free_port()}", "quiet": 0.0, "connect_timeout": 30.0}
+    falco.update(extra.pop("falco", {}))
+    raw = {"falco": falco,
            "state": {"path": str(state), "quarantine_dir": str(quarantine) if quarantine else None},
            "sources": sources, "exit_when_idle": True, **extra}
     return from_dict(DaemonConfig, raw, "")
