@@ -99,6 +99,7 @@ Record::Record() {
 Record::~Record() = default;
 
 bool Record::parse(const char* data, size_t len, std::string& err) {
+    root_index_.clear();
     nodes_.clear();
     stack_.clear();
     last_.clear();
@@ -127,8 +128,48 @@ bool Record::parse(const char* data, size_t len, std::string& err) {
     return false;
 }
 
+namespace {
+// Cheap and good enough for a record's root keys: length and three characters (probing
+// resolves collisions).
+inline uint32_t key_hash(std::string_view k) {
+    const size_t n = k.size();
+    if (n == 0) return 0;
+    const uint32_t a = static_cast<unsigned char>(k[0]), b = static_cast<unsigned char>(k[n / 2]),
+                   c = static_cast<unsigned char>(k[n - 1]);
+    return (static_cast<uint32_t>(n) * 0x9E3779B1u) ^ (a * 0x85EBCA77u) ^ (b * 0xC2B2AE3Du) ^ (c * 0x27D4EB2Fu);
+}
+}  // namespace
+
+// Rules read a few dozen fields per event, most of them root members (and "ctb", the
+// enrichment key, comes last): the root's members are indexed once per record, on the first
+// lookup, in an open-addressing table (first occurrence wins, like the linear walk).
+void Record::index_root() const {
+    const uint32_t n = nodes_[0].count;
+    uint32_t size = 16;
+    while (size < 2 * n) size *= 2;
+    root_index_.assign(size, kNone);
+    for (uint32_t c = first_child(0); c != kNone; c = nodes_[c].next) {
+        const std::string_view k = key(c);
+        for (uint32_t i = key_hash(k) & (size - 1);; i = (i + 1) & (size - 1)) {
+            if (root_index_[i] == kNone) {
+                root_index_[i] = c;
+                break;
+            }
+            if (key(root_index_[i]) == k) break;  // a repeated key: the first one stays
+        }
+    }
+}
+
 uint32_t Record::member(uint32_t obj, std::string_view name) const {
     if (!is(obj, JType::object)) return kNone;
+    if (obj == 0 && nodes_[0].count > 8) {
+        if (root_index_.empty()) index_root();
+        const uint32_t mask = static_cast<uint32_t>(root_index_.size()) - 1;
+        for (uint32_t i = key_hash(name) & mask;; i = (i + 1) & mask) {
+            const uint32_t c = root_index_[i];
+            if (c == kNone || key(c) == name) return c;
+        }
+    }
     for (uint32_t c = first_child(obj); c != kNone; c = nodes_[c].next) {
         if (key(c) == name) return c;
     }
@@ -164,26 +205,34 @@ uint32_t Record::pointer(std::string_view ptr, bool& bad) const {
     while (true) {
         const size_t slash = ptr.find('/', i);
         const std::string_view part = ptr.substr(i, slash == std::string_view::npos ? std::string_view::npos : slash - i);
-        tok.clear();
-        for (size_t k = 0; k < part.size(); ++k) {
-            if (part[k] != '~') {
-                tok += part[k];
-            } else if (k + 1 < part.size() && (part[k + 1] == '0' || part[k + 1] == '1')) {
-                tok += part[k + 1] == '0' ? '~' : '/';
-                ++k;
-            } else {
-                bad = true;  // '~' must be followed by 0 or 1
-                return kNone;
+        // Most reference tokens hold no '~' and are used as they are, without a copy.
+        std::string_view tok_view = part;
+        if (part.find('~') != std::string_view::npos) {
+            tok.clear();
+            for (size_t k = 0; k < part.size(); ++k) {
+                if (part[k] != '~') {
+                    tok += part[k];
+                } else if (k + 1 < part.size() && (part[k + 1] == '0' || part[k + 1] == '1')) {
+                    tok += part[k + 1] == '0' ? '~' : '/';
+                    ++k;
+                } else {
+                    bad = true;  // '~' must be followed by 0 or 1
+                    return kNone;
+                }
             }
+            tok_view = tok;
         }
+        const std::string_view& tk = tok_view;
         if (n != kNone) {
             if (is(n, JType::object)) {
-                n = member(n, tok);
+                n = member(n, tk);
             } else if (is(n, JType::array)) {
                 // RFC 6901 array index: "0" or digits without a leading zero; "-" is past the end.
-                bool digits = !tok.empty() && tok.size() <= 19 && (tok.size() == 1 || tok[0] != '0');
-                for (char c : tok) digits = digits && c >= '0' && c <= '9';
-                n = digits ? element(n, std::stoull(tok)) : kNone;
+                bool digits = !tk.empty() && tk.size() <= 19 && (tk.size() == 1 || tk[0] != '0');
+                for (char c : tk) digits = digits && c >= '0' && c <= '9';
+                uint64_t index = 0;
+                for (char c : tk) index = index * 10 + static_cast<uint64_t>(c - '0');
+                n = digits ? element(n, index) : kNone;
             } else {
                 n = kNone;
             }

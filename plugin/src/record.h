@@ -90,6 +90,8 @@ private:
     std::vector<uint32_t> stack_;  // open containers while parsing
     std::vector<uint32_t> last_;   // last child of each open container
     std::vector<uint8_t> kinds_;   // the tokenizer's own stack
+    mutable std::vector<uint32_t> root_index_;  // root members by name hash; empty until first used
+    void index_root() const;
 };
 
 // fastjson-style best-effort unescaping of a JSON string's inner text: valid escapes are
