@@ -6,7 +6,7 @@ VPY := $(VENV)/bin/python
 BUILD := build
 PLUGIN := $(BUILD)/plugin/libctbridge.so
 
-.PHONY: all deps venv plugin proto demo test bench docs clean fuzz sanitize mutation
+.PHONY: all deps venv plugin proto demo test bench docs clean fuzz sanitize mutation supply-chain
 
 all: plugin venv
 
@@ -59,6 +59,11 @@ sanitize: plugin venv
 # Mutation testing of the bridge's delivery and normalization (slow; not part of make test).
 mutation: venv
 	bench/mutation/run.sh
+
+# The image's Python dependencies: hash-pinned lock installs cleanly, pip-audit, CycloneDX SBOM
+# (build/sbom.cdx.json). Needs network access to PyPI (and its vulnerability data).
+supply-chain:
+	deploy/supply-chain.sh
 
 clean:
 	rm -rf $(BUILD)
