@@ -85,6 +85,13 @@ def _run_config(args: argparse.Namespace) -> int:
     if args.watch:
         raise ConfigError("--watch and --config do not go together: add a `type: local` source to the config")
     config = load_config(args.config)
+    if config.log.level or config.log.format:  # the command line's --log-level/--log-format win
+        from bridge.telemetry import logs
+
+        try:
+            logs.setup(args.log_level or config.log.level, args.log_format or config.log.format)
+        except ValueError as e:
+            raise ConfigError(f"log.level (env CTBRIDGE__LOG__LEVEL): {e}") from None
     if args.falco_socket:
         config = dataclasses.replace(config, falco=dataclasses.replace(config.falco, socket=args.falco_socket))
     stop = threading.Event()

@@ -22,7 +22,7 @@ from bridge.normalize.stream import records_from_chunks
 from bridge.sources import _aws
 from bridge.sources._aws import AWS_EXCEPTIONS
 from bridge.sources._base import SOURCES, Feed, Retry, SourceContext, Work
-from bridge.sources.s3 import parse_time
+from bridge.sources.s3 import When, parse_time
 
 log = logging.getLogger("ctbridge.sources.cloudtrail_api")
 
@@ -30,8 +30,8 @@ log = logging.getLogger("ctbridge.sources.cloudtrail_api")
 @dataclass(frozen=True, kw_only=True)
 class CloudTrailApiConfig(_aws.AwsAccess):
     regions: list[str] = field(default_factory=list)  # default: the source's region
-    since: str = "24h"  # RFC 3339 or a duration back from the start
-    until: str | None = None  # default: the start
+    since: When = "24h"  # RFC 3339 or a duration back from the start
+    until: When | None = None  # default: the start
     rate: float = 2.0  # LookupEvents requests per second per region
 
     def validate(self, path: str) -> None:

@@ -19,7 +19,7 @@ from bridge.sources import _aws
 from bridge.sources._aws import AWS_EXCEPTIONS
 from bridge.sources._base import SOURCES, Feed, Retry, SourceContext, Work
 from bridge.sources._config import parse_duration
-from bridge.sources.s3 import parse_time
+from bridge.sources.s3 import When, parse_time
 
 log = logging.getLogger("ctbridge.sources.cloudwatch_logs")
 
@@ -28,7 +28,7 @@ log = logging.getLogger("ctbridge.sources.cloudwatch_logs")
 class CloudWatchLogsConfig(_aws.AwsAccess):
     log_group: str
     log_stream_prefix: str | None = None
-    since: str = "1h"  # where to start without a checkpoint
+    since: When = "1h"  # where to start without a checkpoint
     late_events: str = "5m"
     poll_interval: float = 30.0
     once: bool = False

@@ -44,8 +44,16 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 _ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
 
 
-def parse_time(value: str, path: str, now: float) -> float:
+When = str | datetime.datetime  # YAML reads an unquoted 2024-05-01T00:00:00Z as a datetime
+
+
+def parse_time(value: When, path: str, now: float) -> float:
     """RFC 3339 ('2024-05-01T00:00:00Z', '2024-05-01') or a duration back from now ('24h')."""
+    if isinstance(value, datetime.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=datetime.UTC)).timestamp()
+    if not isinstance(value, str):
+        raise ConfigError(f"{_where(path)}: {value!r} is neither a time (2024-05-01T00:00:00Z) nor a "
+                          "duration back from now (24h, 7d)")
     text = value.strip()
     try:
         return now - parse_duration(text, path)
@@ -79,8 +87,8 @@ class S3Config(_aws.AwsAccess):
     prefix: str = ""  # the trail's S3 key prefix (the part before AWSLogs/)
     accounts: list[str] = field(default_factory=list)  # only these accounts (default: all found)
     regions: list[str] = field(default_factory=list)  # only these regions (default: all found)
-    since: str = "1h"  # files from this time on: RFC 3339 or a duration back from the start
-    until: str | None = None  # and before this time (records outside [since, until) are dropped)
+    since: When = "1h"  # files from this time on: RFC 3339 or a duration back from the start
+    until: When | None = None  # and before this time (records outside [since, until) are dropped)
     insights: bool = False  # also CloudTrail Insights files
     poll_interval: float = 60.0
     late_files: str = "1h"  # how late a file may appear after files named by a later time
