@@ -70,6 +70,9 @@ def parse_destination(entry: Any, path: str) -> tuple[Common, Any]:
     if not _NAME.fullmatch(common.name):
         raise ConfigError(f"{_where(path + '.name')}: {common.name!r}: letters, digits, '_', '.', '-' only")
     cls = SINKS.get(common.type, f"{path}.type")
+    if common.batch.max_events > cls.batch_limit:
+        raise ConfigError(f"{_where(path + '.batch.max_events')}: {common.batch.max_events} is over the "
+                          f"{cls.batch_limit} a {common.type} request can carry")
     cfg = from_dict(cls.Config, {k: v for k, v in entry.items() if k not in COMMON_KEYS}, path)
     return common, cfg
 

@@ -102,6 +102,7 @@ class Sink:
     Config: ClassVar[type[Any]]
     markup: ClassVar[str] = "none"  # how alert text is escaped: none, slack, html, markdown
     max_batch: ClassVar[int] = 1  # default max_events
+    batch_limit: ClassVar[int] = 10_000  # the most batch.max_events may be (1: one alert per request)
     summary: ClassVar[str] = ""
     example: ClassVar[str] = ""  # YAML for the doc page
 

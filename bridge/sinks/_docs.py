@@ -46,7 +46,7 @@ def render(name: str, cls: type[Sink]) -> str:
 {cls.summary}
 
 - config `type: {name}`; several instances may exist, each with its own `name`, queue and worker
-- default batch size: {cls.max_batch} alert(s) per request (`batch.max_events`)
+- batch size: {cls.max_batch} alert(s) per request by default, at most {cls.batch_limit} (`batch.max_events`)
 - alert text escaping: {markup}
 - also takes the {COMMON} (`dedup_window`, `rate_limit`, `batch`, `template`, `queue`, backoff)
 

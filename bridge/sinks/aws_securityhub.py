@@ -40,6 +40,7 @@ class SecurityHubConfig(AwsOptions):
 class AwsSecurityHub(Sink):
     Config = SecurityHubConfig
     max_batch = 100
+    batch_limit = 100  # BatchImportFindings takes at most 100 findings
     summary = ("AWS Security Hub: one ASFF finding per alert via BatchImportFindings. Severity from the "
                "priority, resources and account/region from the CloudTrail fields, `Id` = the alert id "
                "so a resend updates the same finding (`UpdatedAt` is the send time).")

@@ -23,6 +23,7 @@ class FalcosidekickConfig(HttpOptions):
 @SINKS.register("falcosidekick")
 class Falcosidekick(Sink):
     Config = FalcosidekickConfig
+    batch_limit = 1  # one message per alert
     summary = ("A falcosidekick, for teams that keep their sidekick outputs: the body is Falco's own JSON "
                "alert (the keys of http_output), so sidekick handles it as if Falco sent it, now with "
                "our queue and retries in front.")

@@ -28,6 +28,7 @@ class OpsgenieConfig(HttpOptions):
 @SINKS.register("opsgenie")
 class Opsgenie(Sink):
     Config = OpsgenieConfig
+    batch_limit = 1  # one message per alert
     summary = "Opsgenie Alert API; alias is the alert id, so a resend does not open a second alert."
     example = """\
 destinations:

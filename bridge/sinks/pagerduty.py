@@ -25,6 +25,7 @@ class PagerDutyConfig(HttpOptions):
 @SINKS.register("pagerduty")
 class PagerDuty(Sink):
     Config = PagerDutyConfig
+    batch_limit = 1  # one message per alert
     summary = "PagerDuty Events API v2 trigger events; the alert id is the dedup_key, so a resend is idempotent."
     example = """\
 destinations:

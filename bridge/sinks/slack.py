@@ -34,6 +34,7 @@ class SlackConfig(HttpOptions):
 class Slack(Sink):
     Config = SlackConfig
     markup = "slack"
+    batch_limit = 1  # one message per alert
     summary = "Slack incoming webhook, one Block Kit message per alert, text escaped for mrkdwn."
     example = """\
 destinations:

@@ -45,6 +45,7 @@ class SmtpConfig:
 class Smtp(Sink):
     Config = SmtpConfig
     markup = "html"  # a template fills the HTML part; alert values are HTML-escaped
+    batch_limit = 1  # one message per alert
     summary = "Email through an SMTP server with STARTTLS, one message per alert (text and HTML parts)."
     example = """\
 destinations:

@@ -28,6 +28,7 @@ class TeamsConfig(HttpOptions):
 class Teams(Sink):
     Config = TeamsConfig
     markup = "markdown"  # TextBlock renders a Markdown subset: values are backslash-escaped
+    batch_limit = 1  # one message per alert
     summary = "Microsoft Teams workflow webhook, one Adaptive Card per alert."
     example = """\
 destinations:

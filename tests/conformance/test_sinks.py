@@ -71,3 +71,20 @@ def test_markup_sinks_escape_hostile_text(name: str) -> None:
     text = built.get_body(("html",)).get_content() if name == "smtp" else str(built)
     for bad in ("<!channel>", "<https://evil.example|click>", "<b>x</b>"):
         assert bad not in text
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_limits_match_what_the_builder_takes(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sink that builds one message per alert must refuse batches in config (batch_limit 1);
+    every other builder must take a batch."""
+    from sinks.alerts import cloud, host
+
+    cls = SINKS.get(name)
+    assert 1 <= cls.max_batch <= cls.batch_limit
+    if cls.batch_limit == 1:
+        return
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # building a boto3 client needs a region, not AWS
+    entry = yaml.safe_load(cls.example)["destinations"][0]
+    entry = {k: (v if not str(v).startswith(("env:", "file:")) else "https://hooks.example/x") for k, v in entry.items()}
+    sink = cls(*(lambda c: (c[0].name, c[1], c[0]))(parse_destination(entry, "d")))
+    assert sink.build([cloud(1), host(2)])

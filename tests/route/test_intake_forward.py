@@ -295,3 +295,11 @@ def test_unusable_queue_dir_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(ConfigError, match="queue.dir"):
         build_forwarder({"destinations": [{"name": "a", "type": "stdout"}], "queue": {"dir": str(tmp_path / "file")}})
+
+
+def test_batch_size_over_what_the_destination_takes_is_a_config_error(tmp_path: Path) -> None:
+    from bridge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="over the 1 a slack request can carry"):
+        build_forwarder({"destinations": [{"name": "s", "type": "slack", "webhook_url": "https://h.example/x",
+                                           "batch": {"max_events": 10}}], "queue": {"dir": str(tmp_path)}})
