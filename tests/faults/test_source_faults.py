@@ -194,3 +194,52 @@ def test_throttling_and_5xx_storm_are_retried(aws: str, plugin_falco: PluginFalc
         proxy.close()
     assert sorted(plugin_falco.ids()) == sorted(want)
     assert {"SlowDown", "InternalError", "ServiceUnavailable"} <= set(proxy.injected)
+
+
+def test_sqs_sigkill_then_restart_every_message_deleted_nothing_lost(aws: str, plugin_falco: PluginFalco,
+                                                                      tmp_path: Path) -> None:
+    falco = plugin_falco
+    s3 = boto3.client("s3", endpoint_url=aws, region_name="us-east-1")
+    sqs = boto3.client("sqs", endpoint_url=aws, region_name="us-east-1")
+    s3.create_bucket(Bucket="trail")
+    url = sqs.create_queue(QueueName="ct")["QueueUrl"]
+    ids = []
+    for f in range(12):
+        recs = [record(f"s{f}-{i}", requestParameters={"pad": "x" * 400}) for i in range(1500)]
+        key = key_for(A1, "us-east-1", NOW - datetime.timedelta(minutes=f), f"S{f}")
+        s3.put_object(Bucket="trail", Key=key, Body=log_file(recs))
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"s3Bucket": "trail", "s3ObjectKey": [key]}))
+        ids += [r["eventID"] for r in recs]
+    conf = tmp_path / "c.yaml"
+    conf.write_text(yaml.safe_dump({
+        "falco": {"socket": str(falco.sock), "listen": f"127.0.0.1:{free_port()}", "quiet": 0},
+        "state": {"path": str(tmp_path / "state.db")},
+        "sources": [{"type": "sqs", "queue_url": url, "endpoint_url": aws, "wait_time": 1,
+                     "visibility_timeout": 10, "retry_delay": 1}],
+    }))
+    env = {**os.environ, **FAKE_CREDENTIALS}
+    argv = [sys.executable, "-m", "bridge", "run", "--config", str(conf)]
+
+    def queued() -> int:
+        a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
+
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: len(falco.ids()) >= 6000, 60)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(set(falco.ids())) < len(ids) and queued() > 0  # killed with work left
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Messages the dead process held come back after their visibility timeout.
+        assert wait_for(lambda: set(falco.ids()) == set(ids) and queued() == 0, 120), (
+            len(set(falco.ids())), queued())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    got = Counter(falco.ids())
+    assert sum(n - 1 for n in got.values()) <= WINDOW * BATCH
