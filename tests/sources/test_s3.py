@@ -161,3 +161,16 @@ def test_config_errors_name_the_key(tmp_path: Path) -> None:
     cfg = from_dict(DaemonConfig, {**base, "sources": [{"type": "s3", "bucket": "b"}], "routes": [{"x": 1}],
                                    "destinations": {}, "intake": {}, "queue": {}, "enrich": {}}, "")
     assert cfg.routes == [{"x": 1}]
+
+
+def test_assume_role_for_a_cross_account_bucket(aws: str, falco: PluginFalco, tmp_path: Path) -> None:
+    s3 = _s3(aws)
+    s3.create_bucket(Bucket="trail")
+    when = NOW - datetime.timedelta(minutes=10)
+    s3.put_object(Bucket="trail", Key=key_for(A2, "us-east-1", when, "X"), Body=log_file([record("x1")]))
+    role = {"role_arn": "arn:aws:iam::222222222222:role/ctbridge-read", "external_id": "ext-1",
+            "session_name": "ctbridge-test"}
+    report = run_daemon(daemon_config(falco.sock, tmp_path / "s.db", [s3_source(aws, assume_role=role)]))
+    assert falco.ids() == ["x1"] and report.works_done == 1
+    with pytest.raises(ConfigError, match=r"assume_role.role_arn.*not an ARN"):
+        daemon_config(falco.sock, tmp_path / "s.db", [s3_source(aws, assume_role={"role_arn": "ctbridge"})])
