@@ -14,9 +14,10 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 _HOME = Path(__file__).resolve().parents[2] / "build" / "hypothesis"
 set_hypothesis_home_dir(str(_HOME))  # its caches too, not a .hypothesis/ in the working directory
 _DB = DirectoryBasedExampleDatabase(str(_HOME / "examples"))
-settings.register_profile("ctbridge", database=_DB)
+# No deadline: these are not timed tests, and a shared CI machine makes any deadline flaky.
+settings.register_profile("ctbridge", database=_DB, deadline=None, print_blob=True)
 if os.environ.get("CTBRIDGE_HYPOTHESIS_EXAMPLES"):
-    settings.register_profile("ctbridge-long", database=_DB,
+    settings.register_profile("ctbridge-long", database=_DB, deadline=None, print_blob=True,
                               max_examples=int(os.environ["CTBRIDGE_HYPOTHESIS_EXAMPLES"]))
     settings.load_profile("ctbridge-long")
 else:
