@@ -41,11 +41,12 @@ test: plugin venv
 	$(VPY) -m mypy bridge
 	$(VPY) -m pytest tests
 
-# Throughput benchmarks; each prints events/s and the ratio to a baseline measured in the same run.
+# Every benchmark beside its same-run baseline (bench/run_all.py): bench/out/*.json, docs/benchmarks.md
+# and docs/benchmarks.png. End-to-end steps need Falco ($$FALCO_BINARY or `falco` on PATH).
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--count 50000 --big-mb 0 --only baselines,falco".
 bench: plugin venv
-	bench/run_plugin_bench.sh
-	$(VPY) bench/bench_normalize.py
-	$(VPY) bench/bench_deliver.py
+	@$(VPY) -c 'import matplotlib' 2>/dev/null || $(VPY) -m pip install -q -e '.[bench]'
+	$(VPY) bench/run_all.py $(BENCH_ARGS)
 
 # Hardening (docs/reliability.md). fuzz: each libFuzzer target for FUZZ_SECONDS (default 20) from
 # tests/data/fuzz; sanitize: ASan+UBSan plugin under ctest, the C-ABI and socket tests, and a

@@ -222,12 +222,35 @@ def record(rng: random.Random, when: datetime) -> dict[str, Any]:
     return rec
 
 
+ORG = "o-a1b2c3d4e5"
+ACCOUNTS = [ACCOUNT, "210987654321", "333344445555", "444455556666"]
+
+
+def _sized(rng: random.Random, rec: dict[str, Any]) -> None:
+    """The size mix of a real trail: most records 1-2 KB, some tiny (~300 B service events with
+    few fields), a few large (responseElements of Describe*/List* calls, up to ~100 KB)."""
+    roll = rng.random()
+    if roll < 0.10:
+        for key in ("requestParameters", "responseElements", "resources", "tlsDetails", "userAgent"):
+            rec.pop(key, None)
+    elif roll < 0.13:
+        n = rng.choice([20, 100, 400, 1000])  # ~100 B per item: 2 KB .. 100 KB
+        rec["responseElements"] = {"items": [{"id": f"i-{rng.getrandbits(60):015x}", "state": "running",
+                                              "tags": [{"key": "team", "value": rng.choice(["a", "b"])}]}
+                                             for _ in range(n)]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=200_000)
     ap.add_argument("--per-file", type=int, default=2_000)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--org", action="store_true",
+                    help="organization-trail layout AWSLogs/ORG/ACCOUNT/CloudTrail/REGION/Y/M/D/ over "
+                         f"{len(ACCOUNTS)} accounts, and the record size mix (300 B .. 100 KB)")
+    ap.add_argument("--big-mb", type=int, default=0,
+                    help="also write one log file of about this many MB compressed (e.g. 50)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -237,14 +260,46 @@ def main() -> None:
     while written < args.count:
         n = min(args.per_file, args.count - written)
         recs = [record(rng, start + timedelta(milliseconds=100 * (written + i))) for i in range(n)]
+        if args.org:
+            for r in recs:
+                _sized(rng, r)
         texts = [json.dumps(r, separators=(",", ":")) for r in recs]
         total_bytes += sum(len(t) for t in texts)
-        name = f"{ACCOUNT}_CloudTrail_us-east-1_20240501T{index // 60 % 24:02d}{index % 60:02d}Z_{index:06d}.json.gz"
-        with gzip.open(args.out / name, "wt", compresslevel=6) as f:
+        when = f"20240501T{index // 60 % 24:02d}{index % 60:02d}Z"
+        if args.org:
+            acct, region = ACCOUNTS[index % len(ACCOUNTS)], REGIONS[index // len(ACCOUNTS) % len(REGIONS)]
+            folder = args.out / "AWSLogs" / ORG / acct / "CloudTrail" / region / "2024" / "05" / "01"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{acct}_CloudTrail_{region}_{when}_{index:06d}.json.gz"
+        else:
+            path = args.out / f"{ACCOUNT}_CloudTrail_us-east-1_{when}_{index:06d}.json.gz"
+        with gzip.open(path, "wt", compresslevel=6) as f:
             f.write('{"Records":[' + ",".join(texts) + "]}")
         written += n
         index += 1
     print(f"wrote {written} records in {index} files to {args.out} (avg {total_bytes // max(written, 1)} bytes)")
+    if args.big_mb:
+        print(f"wrote {big_file(args.out, args.big_mb, rng)}")
+
+
+def big_file(out: Path, mb: int, rng: random.Random) -> str:
+    """One log file of about `mb` MB compressed: 20,000 distinct records repeated with fresh
+    eventIDs (compresses like a real file: ~10:1)."""
+    pool = [record(rng, datetime(2024, 5, 2, 0, 0, tzinfo=UTC) + timedelta(milliseconds=10 * i)) for i in range(20_000)]
+    path = out / "big" / f"{ACCOUNT}_CloudTrail_us-east-1_20240502T0000Z_big.json.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) as f:
+        f.write(b'{"Records":[')
+        while raw.tell() < mb * 1_000_000:
+            part = []
+            for r in pool:
+                r["eventID"] = str(uuid.UUID(int=rng.getrandbits(128)))
+                part.append(json.dumps(r, separators=(",", ":")))
+            f.write(("," if count else "").encode() + ",".join(part).encode())
+            count += len(part)
+        f.write(b"]}")
+    return f"{path} ({path.stat().st_size / 1e6:.0f} MB, {count} records)"
 
 
 if __name__ == "__main__":

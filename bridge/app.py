@@ -169,7 +169,7 @@ def _stream_packed(client: PluginClient, opts: ReplayOptions, quarantine: Quaran
                 opts.on_item(bad)
             for rec in unit.records():
                 opts.on_item(rec)
-        skip = [i for i, k in enumerate(unit.keys) if k and seen(k)]
+        skip = dedup.seen_keys(unit.keys)
         report.duplicates += len(skip)
         if unit.max_len > client.max_record_bytes:
             dropped = set(skip)

@@ -46,6 +46,20 @@ class Dedup:
         self._young.add(key)
         return hit
 
+    def seen_keys(self, keys: list[int]) -> list[int]:
+        """seen_key() for each key in order (0 = no eventID, never a duplicate); returns the
+        indexes of the duplicates. When none of the keys was seen and they are distinct (the
+        usual case: one log file) this is a few set operations, not a loop."""
+        present = [k for k in keys if k] if 0 in keys else keys
+        if (len(self._young) + len(present) < self._half and self._young.isdisjoint(present)
+                and self._old.isdisjoint(present)):
+            before = len(self._young)
+            self._young.update(present)
+            if len(self._young) - before == len(present):
+                return []
+            self._young.difference_update(present)  # repeats inside the batch: do it one by one
+        return [i for i, k in enumerate(keys) if k and self.seen_key(k)]
+
     def __len__(self) -> int:
         return len(self._young) + len(self._old)
 

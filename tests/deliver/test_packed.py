@@ -190,3 +190,16 @@ def test_replay_fast_path_dedups_quarantines_and_keeps_order(tmp_path: Path, wor
     assert ids == [record(i)["eventID"] for i in [*range(15), 20]]
     assert report.records == 16 and report.duplicates == 5
     assert quarantine.count == 2  # the broken gzip, the bad JSON line
+
+
+def test_seen_keys_agrees_with_seen_key_one_by_one() -> None:
+    import random
+
+    from bridge.normalize.dedup import Dedup
+
+    rng = random.Random(3)
+    a, b = Dedup(max_entries=40), Dedup(max_entries=40)
+    for _ in range(300):
+        keys = [rng.choice([0, *range(1, 60)]) for _ in range(rng.randint(0, 12))]
+        assert a.seen_keys(keys) == [i for i, k in enumerate(keys) if k and b.seen_key(k)]
+        assert a.duplicates == b.duplicates and len(a) == len(b)
