@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -101,7 +101,8 @@ def _full_disk_at(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
-def test_disk_full_for_checkpoints_loses_nothing(falco: HeldFalco, tmp_path: Path) -> None:
+def test_disk_full_for_checkpoints_loses_nothing(falco: HeldFalco, tmp_path: Path,
+                                                record_property: Callable[[str, object], None]) -> None:
     ids = _inbox(tmp_path, 30, 10)
     # 64 KiB: room for the database, not for the write-ahead log of 300 records' checkpoints.
     res = _run(tmp_path, preexec_fn=lambda: _full_disk_at(65536))
@@ -114,6 +115,9 @@ def test_disk_full_for_checkpoints_loses_nothing(falco: HeldFalco, tmp_path: Pat
     assert set(got) == set(ids)  # nothing lost
     # Only records ACKed after the last checkpoint that could be written are sent again.
     assert sum(n - 1 for n in got.values()) <= first
+    record_property("records", len(ids))
+    record_property("taken_before_failure", first)
+    record_property("repeats_after_restart", sum(n - 1 for n in got.values()))
 
 
 @pytest.mark.xfail(strict=True, reason="finding: a checkpoint write failing (disk full) ends `ctbridge run` "
