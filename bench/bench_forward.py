@@ -8,7 +8,9 @@ Runs, each against a fresh `ctbridge forward`:
               to last alert received by the webhook), and the ratio to the baseline;
   latency:    alerts paced at --rate alerts/s; for each alert, the time from its POST to its arrival
               at the webhook (p50, p99, max);
-  memory:     (--memory N) N alerts through, RSS of the forward process sampled every 10%.
+  memory:     (--memory N) N alerts through, RSS of the forward process sampled every 10%;
+  stages:     in this process, Forwarder.handle() alone and one worker draining a full queue, to
+              separate the bridge's own cost from the stdlib HTTP server's.
 
     .venv/bin/python bench/bench_forward.py [--alerts 50000] [--rate 1000] [--seconds 20] [--memory 1000000]
 """
@@ -203,6 +205,35 @@ def baseline(n: int, threads: int) -> float:
         p.wait(10)
 
 
+def stages(n: int, hook: Webhook) -> None:
+    """The bridge's own stages without the HTTP intake, in this process: Forwarder.handle (routing,
+    id, encode, durable enqueue) from one thread, then one worker draining the queue to the webhook."""
+    from bridge.model import Alert
+    from bridge.route.forwarder import build_forwarder
+
+    alerts = []
+    for i in range(n):
+        d = orjson.loads(alert(30_000_000 + i))
+        alerts.append(Alert(time=d["time"], rule=d["rule"], priority=d["priority"], source=d["source"],
+                            output=d["output"], hostname=d["hostname"], tags=tuple(d["tags"]),
+                            output_fields=d["output_fields"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        fwd = build_forwarder({"destinations": [{"name": "hook", "type": "webhook", "url": hook.url,
+                                                 "batch": {"max_events": 500, "interval": 0.005}}],
+                               "queue": {"dir": tmp, "max_depth": 10 * n}})
+        t0 = time.perf_counter()
+        for a in alerts:
+            fwd.handle(a)
+        t1 = time.perf_counter()
+        hook.reset(n)
+        fwd.start()
+        hook.done.wait(300)
+        t2 = time.perf_counter()
+        fwd.close()
+    print(f"stages    handle() alone (route+id+durable put): {n / (t1 - t0):9.0f} alerts/s; "
+          f"worker drain to the webhook: {n / (t2 - t1):.0f} alerts/s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--alerts", type=int, default=50_000)
@@ -219,6 +250,7 @@ def main() -> None:
     print(f"baseline  bare HTTP intake, no queue:      {base:9.0f} alerts/s")
 
     hook = Webhook()
+    stages(min(args.alerts, 50_000), hook)
     with tempfile.TemporaryDirectory() as tmp:
         fwd = Forwarder(Path(tmp), hook.url, args.batch)
         try:
