@@ -190,6 +190,8 @@ def main() -> None:
     if NOTES.exists():
         lines += [NOTES.read_text().strip(), ""]
     DOC.write_text("\n".join(lines))
+    # bench/out/ is not committed; the page's figures are, beside it.
+    (REPO / "docs" / "benchmarks.json").write_text(json.dumps(res, indent=2) + "\n")
     print(f"wrote {DOC}" + (f" and {PNG}" if PNG.exists() else ""))
 
 
