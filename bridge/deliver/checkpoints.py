@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, DeliveryError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -42,16 +42,26 @@ class Checkpoints:
             self._lock = threading.RLock()
         except sqlite3.Error as e:
             raise ConfigError(f"checkpoint database {str(path)!r}: {e}") from None
+        self._path = str(path)
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """The lock, and SQLite errors (disk full, I/O) as a DeliveryError naming the database."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as e:
+                raise DeliveryError(f"checkpoint database {self._path!r}: {e}") from None
 
     def position(self, name: str) -> tuple[int, bool]:
         """(items already handled, whether the file is complete); (0, False) for a new file."""
-        with self._lock:
+        with self._guard():
             row = self._db.execute("SELECT done, complete FROM files WHERE name = ?", (name,)).fetchone()
         return (int(row[0]), bool(row[1])) if row else (0, False)
 
     def advance(self, name: str, done: int, complete: bool = False) -> None:
         """Record progress; never moves backwards (ACKs may be reported late, never early)."""
-        with self._lock:
+        with self._guard():
             self._db.execute(
                 "INSERT INTO files (name, done, complete, updated) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET done = max(done, excluded.done), "
@@ -60,51 +70,52 @@ class Checkpoints:
             )
 
     def is_complete(self, name: str) -> bool:
-        with self._lock:
+        with self._guard():
             row = self._db.execute("SELECT complete FROM files WHERE name = ?", (name,)).fetchone()
         return bool(row and row[0])
 
     def cursor(self, name: str) -> str | None:
-        with self._lock:
+        with self._guard():
             row = self._db.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
         return str(row[0]) if row else None
 
     def set_cursor(self, name: str, value: str) -> None:
-        with self._lock:
+        with self._guard():
             self._db.execute("INSERT INTO cursors (name, value) VALUES (?, ?) "
                              "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (name, value))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """Several advances (and seen IDs) committed together, or not at all."""
-        with self._lock:
+        with self._guard():
             self._db.execute("BEGIN")
             try:
                 yield
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
     def add_seen(self, hashes: Iterable[int], at: float) -> None:
-        with self._lock:
+        with self._guard():
             self._db.executemany("INSERT OR REPLACE INTO seen_ids (h, at) VALUES (?, ?)", ((h, at) for h in hashes))
 
     def seen_since(self, since: float, limit: int) -> list[int]:
         """The newest `limit` seen IDs recorded after `since`, oldest first."""
-        with self._lock:
+        with self._guard():
             rows = self._db.execute("SELECT h FROM seen_ids WHERE at >= ? ORDER BY at DESC LIMIT ?",
                                     (since, limit)).fetchall()
         return [int(r[0]) for r in reversed(rows)]
 
     def prune_seen(self, before: float, keep: int) -> None:
-        with self._lock:
+        with self._guard():
             self._db.execute("DELETE FROM seen_ids WHERE at < ?", (before,))
             self._db.execute("DELETE FROM seen_ids WHERE h IN (SELECT h FROM seen_ids ORDER BY at DESC "
                              "LIMIT -1 OFFSET ?)", (keep,))
 
     def complete_names(self) -> set[str]:
-        with self._lock:
+        with self._guard():
             return {r[0] for r in self._db.execute("SELECT name FROM files WHERE complete = 1")}
 
     def close(self) -> None:

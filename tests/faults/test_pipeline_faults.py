@@ -120,9 +120,6 @@ def test_disk_full_for_checkpoints_loses_nothing(falco: HeldFalco, tmp_path: Pat
     record_property("repeats_after_restart", sum(n - 1 for n in got.values()))
 
 
-@pytest.mark.xfail(strict=True, reason="finding: a checkpoint write failing (disk full) ends `ctbridge run` "
-                   "with an sqlite3.OperationalError traceback; Checkpoints.advance should raise a "
-                   "BridgeError naming the database and the problem (bridge/deliver/checkpoints.py)")
 def test_disk_full_for_checkpoints_is_a_clear_error(falco: HeldFalco, tmp_path: Path) -> None:
     _inbox(tmp_path, 30, 10)
     res = _run(tmp_path, preexec_fn=lambda: _full_disk_at(65536))
