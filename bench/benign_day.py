@@ -30,8 +30,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bridge.enrich import Enricher  # noqa: E402
-from bridge.model import Record  # noqa: E402
+from bridge.enrich import Enricher
+from bridge.model import Record
 
 ACCOUNT = "111122223333"
 REGIONS = ["us-east-1"] * 6 + ["us-west-2"] * 3 + ["eu-west-1"] * 2
@@ -110,7 +110,7 @@ def activities(org: Org) -> list[tuple[float, Callable[[datetime], list[dict[str
     rng = org.rng
 
     def person_read(t: datetime) -> list[dict[str, Any]]:
-        name, ident, ip = org.person()
+        _, ident, ip = org.person()
         src, api = rng.choice(READS)
         console = rng.random() < 0.6
         region = rng.choice(REGIONS) if rng.random() < 0.97 else rng.choice(["ap-southeast-2", "sa-east-1"])
@@ -122,7 +122,7 @@ def activities(org: Org) -> list[tuple[float, Callable[[datetime], list[dict[str
                       req={"maxResults": 50}, error=err, readonly=True, extra=extra)]
 
     def console_login(t: datetime) -> list[dict[str, Any]]:
-        name, ident, ip = org.person()
+        _, ident, ip = org.person()
         out = []
         if rng.random() < 0.05:  # a typo first
             out.append(event({"type": "IAMUser", "accountId": ACCOUNT, "principalId": "AIDAQXEXAMPLEBREAKGL",
@@ -201,7 +201,7 @@ def activities(org: Org) -> list[tuple[float, Callable[[datetime], list[dict[str
         return out
 
     def admin_change(t: datetime) -> list[dict[str, Any]]:
-        name, ident, ip = org.person()
+        _, ident, ip = org.person()
         src, api, req = rng.choice([
             ("ec2", "CreateTags", {"resourcesSet": {"items": [{"resourceId": rng.choice(org.instances)}]}}),
             ("ec2", "StartInstances", {"instancesSet": {"items": [{"instanceId": rng.choice(org.instances)}]}}),

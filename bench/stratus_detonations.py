@@ -21,8 +21,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bridge.enrich import Enricher  # noqa: E402
-from bridge.model import Record  # noqa: E402
+from bridge.enrich import Enricher
+from bridge.model import Record
 
 
 def _ts(rec: dict[str, object]) -> int:

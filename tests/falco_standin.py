@@ -13,9 +13,9 @@ import datetime
 import json
 import re
 import socket
+import ssl
 import subprocess
 import sys
-import ssl
 import threading
 import urllib.request
 from pathlib import Path

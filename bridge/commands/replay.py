@@ -68,7 +68,6 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bridge.app import DEFAULT_IMAGE, ReplayOptions, replay
-
     from bridge.enrich import load_config
 
     http_tls, grpc_tls = tls(args)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections import deque
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 

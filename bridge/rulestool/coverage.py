@@ -71,8 +71,8 @@ def _size(cols: dict[str, list[tuple[str, int]]]) -> tuple[int, int]:
 
 def write_svg(cols: dict[str, list[tuple[str, int]]], title: str, path: Path) -> None:
     w, h = _size(cols)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
-           'font-family="DejaVu Sans, Helvetica, Arial, sans-serif">',
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+            'font-family="DejaVu Sans, Helvetica, Arial, sans-serif">'),
            f'<rect width="{w}" height="{h}" fill="#ffffff"/>',
            f'<text x="{PAD}" y="24" font-size="16" font-weight="bold" fill="#222">{escape(title)}</text>']
     for i, (tactic, display) in enumerate(TACTICS):

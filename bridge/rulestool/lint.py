@@ -78,9 +78,7 @@ def check_condition(text: str, where: str, fields: set[str], rs: RuleSet, errors
             if in_list:
                 if re.fullmatch(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+", w) and w not in rs.lists:
                     errors.append(f"{where}: unknown list {w}")
-            elif w in OPERATORS or w in KEYWORDS or re.fullmatch(r"-?\d+(\.\d+)?", w):
-                pass
-            elif w in TRANSFORMERS and nxt == "(":
+            elif w in OPERATORS or w in KEYWORDS or re.fullmatch(r"-?\d+(\.\d+)?", w) or w in TRANSFORMERS and nxt == "(":
                 pass
             elif prev in OPERATORS - {"exists"} and prev not in LIST_OPS:
                 pass  # a bare literal on the right of a comparison

@@ -43,8 +43,8 @@ class TestReport:
             and not self.unknown_rules
 
     def text(self) -> str:
-        lines = [f"Falco {self.falco}: {len(self.results)} cases, {len(self.results) - len(self.failures)} passed, "
-                 f"{len(self.failures)} failed"]
+        passed = len(self.results) - len(self.failures)
+        lines = [f"Falco {self.falco}: {len(self.results)} cases, {passed} passed, {len(self.failures)} failed"]
         for r in self.failures:
             missing = sorted(r.case.expect - r.fired)
             extra = sorted(r.fired - r.case.expect)

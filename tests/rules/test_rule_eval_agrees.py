@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from bridge.rulestool.cases import enriched_lines, load_cases, load_identities
 from plugin_abi import PluginLib, default_library
 from rule_eval import Evaluator, fields_of, load_rules
+
+from bridge.rulestool.cases import enriched_lines, load_cases, load_identities
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = REPO / "rules" / "tests"

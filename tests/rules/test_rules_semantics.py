@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from plugin_abi import PluginLib, default_library
 from rule_eval import Evaluator, fields_of, load_rules, tokenize
 

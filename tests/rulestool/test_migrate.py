@@ -3,11 +3,10 @@ ctbridge, load with the plugin alone and raise the same alerts in a real Falco."
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
-import os
-
 import yaml
 
 from bridge.errors import ConfigError
