@@ -7,14 +7,19 @@ same file's dead-letter table). Order is the insertion order (seq).
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.errors import DeliveryError
 from bridge.sinks._base import QueueLimits
+
+log = logging.getLogger("ctbridge.queue")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,
@@ -27,7 +32,8 @@ CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, at REAL NOT NULL);
 
 
 class QueueFull(DeliveryError):
-    """The destination's queue is at its bound and its policy is to push back (HTTP 503)."""
+    """The destination's queue is at its bound and its policy is to push back (HTTP 503), or its
+    storage cannot take the alert now (disk full): either way the alert is not stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,23 @@ class Store:
         self._depth = int(self._db.execute("SELECT count(*) FROM queue").fetchone()[0])
         self._puts = 0
 
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (caller holds _db_lock). On failure it is rolled back only if
+        SQLite has not ended it itself (a full disk does), so the real error is what surfaces."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.warning("queue %s: rollback failed", self.path, exc_info=True)
+            raise
+
     # --- intake side -------------------------------------------------------------------------
 
     def has_room(self) -> bool:
@@ -138,17 +161,15 @@ class Store:
         error: BaseException | None = None
         with self._db_lock:
             try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
+                with self._tx():
                     rows = self._dedup(batch) if self.dedup_window > 0 else batch
                     db.executemany("INSERT INTO queue(id, enqueued, body) VALUES (?, ?, ?)",
                                    [(p.id, p.at, p.body) for p in rows])
                     dropped = self._drop(len(rows))
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-            except Exception as e:  # handed to every put of the batch, each raises it
+            except sqlite3.Error as e:  # disk full, I/O error: each put of the batch refuses its alert
+                error = QueueFull(f"queue {self.path}: cannot store alerts: {e}")
+                dropped = 0
+            except Exception as e:
                 error = e
                 dropped = 0
             with self._lock:
@@ -217,13 +238,12 @@ class Store:
             return
         seqs = [i.seq for i in items]
         with self._db_lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            if seqs == sorted(seqs) and self._contiguous_locked(seqs):
-                # nothing else lies between the first and last seq: one range delete
-                n = self._db.execute("DELETE FROM queue WHERE seq BETWEEN ? AND ?", (seqs[0], seqs[-1])).rowcount
-            else:
-                n = self._db.executemany("DELETE FROM queue WHERE seq=?", [(s,) for s in seqs]).rowcount
-            self._db.execute("COMMIT")
+            with self._tx() as db:
+                if seqs == sorted(seqs) and self._contiguous_locked(seqs):
+                    # nothing else lies between the first and last seq: one range delete
+                    n = db.execute("DELETE FROM queue WHERE seq BETWEEN ? AND ?", (seqs[0], seqs[-1])).rowcount
+                else:
+                    n = db.executemany("DELETE FROM queue WHERE seq=?", [(s,) for s in seqs]).rowcount
             with self._lock:
                 self._depth -= n
 
@@ -241,11 +261,10 @@ class Store:
             return
         now = time.time()
         with self._db_lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT INTO dead(id, enqueued, failed, reason, body) VALUES (?, ?, ?, ?, ?)",
-                                 [(i.id, i.enqueued, now, reason[:2000], i.body) for i, reason in items])
-            n = self._db.executemany("DELETE FROM queue WHERE seq=?", [(i.seq,) for i, _ in items]).rowcount
-            self._db.execute("COMMIT")
+            with self._tx() as db:
+                db.executemany("INSERT INTO dead(id, enqueued, failed, reason, body) VALUES (?, ?, ?, ?, ?)",
+                               [(i.id, i.enqueued, now, reason[:2000], i.body) for i, reason in items])
+                n = db.executemany("DELETE FROM queue WHERE seq=?", [(i.seq,) for i, _ in items]).rowcount
             with self._lock:
                 self._depth -= n
 
@@ -284,14 +303,13 @@ class Store:
         """Put dead alerts back at the end of the queue (all when seqs is None); how many moved."""
         now = time.time()
         with self._db_lock:
-            self._db.execute("BEGIN IMMEDIATE")
             where, args = ("", ()) if seqs is None else (
                 f"WHERE seq IN ({','.join('?' * len(seqs))})", tuple(seqs))
-            rows = self._db.execute(f"SELECT seq, id, body FROM dead {where} ORDER BY seq", args).fetchall()
-            self._db.executemany("INSERT INTO queue(id, enqueued, body) VALUES (?, ?, ?)",
-                                 [(r[1], now, r[2]) for r in rows])
-            self._db.executemany("DELETE FROM dead WHERE seq=?", [(r[0],) for r in rows])
-            self._db.execute("COMMIT")
+            with self._tx() as db:
+                rows = db.execute(f"SELECT seq, id, body FROM dead {where} ORDER BY seq", args).fetchall()
+                db.executemany("INSERT INTO queue(id, enqueued, body) VALUES (?, ?, ?)",
+                               [(r[1], now, r[2]) for r in rows])
+                db.executemany("DELETE FROM dead WHERE seq=?", [(r[0],) for r in rows])
             with self._lock:
                 self._depth += len(rows)
                 self.available.notify_all()

@@ -118,11 +118,6 @@ def test_queue_disk_full_never_acknowledges_what_it_could_not_store(
     record_property("delivered_after_restart", len(got))
 
 
-@pytest.mark.xfail(strict=True, reason="finding: when the queue database cannot commit (disk full), the "
-                   "intake answers 500 'alert handler failed' and logs a traceback whose last error is "
-                   "'cannot rollback - no transaction is active' (bridge/queue/store.py _commit rolls back "
-                   "a transaction SQLite already ended), hiding the real one; expected a 503 naming the "
-                   "full queue storage")
 def test_queue_disk_full_is_a_clear_503(tmp_path: Path) -> None:
     _, _, _, refused = _fill(tmp_path)
     assert refused and all(status == 503 for status, _ in refused), refused[:3]
