@@ -42,9 +42,10 @@ from ct import PluginFalco, free_port  # noqa: E402
 SEP = re.compile(rb'\}\s*,\s*\{"eventVersion"')
 
 
-def gen(out: Path, count: int, per_file: int) -> list[Path]:
+def gen(out: Path, count: int, per_file: int, big_mb: int = 0) -> list[Path]:
     subprocess.run([sys.executable, str(REPO / "bench" / "gen_records.py"), "--org", "--count", str(count),
-                    "--per-file", str(per_file), "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+                    "--per-file", str(per_file), "--out", str(out), "--big-mb", str(big_mb)], check=True,
+                   stdout=subprocess.DEVNULL)
     return sorted(p for p in out.rglob("*.json.gz"))
 
 
@@ -105,6 +106,8 @@ def main() -> int:
     ap.add_argument("--per-file", type=int, default=2_000)
     ap.add_argument("--sqs-files", type=int, default=200)
     ap.add_argument("--readers", type=int, default=2, help="the daemon's readers (Works read in parallel)")
+    ap.add_argument("--big-mb", type=int, default=0,
+                    help="add one log file of about this many MB compressed (memory stays bounded)")
     args = ap.parse_args()
     os.environ.update(FAKE_CREDENTIALS)
     moto = MotoServer()
@@ -112,13 +115,17 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="ctb-bench-") as d:
             tmp = Path(d)
-            files = gen(tmp / "org", args.records, args.per_file)
+            files = gen(tmp / "org", args.records, args.per_file, args.big_mb)
             blobs = [p.read_bytes() for p in files]
+            out["input"] = {"largest_file_gzip_mb": max(map(len, blobs)) / 1e6}
             s3 = boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1")
             s3.create_bucket(Bucket="trail")
             for p, b in zip(files, blobs, strict=True):
-                s3.put_object(Bucket="trail", Key=str(p.relative_to(tmp / "org")), Body=b)
-            out["input"] = {"files": len(files), "gzip_mb": sum(map(len, blobs)) / 1e6}
+                key = str(p.relative_to(tmp / "org"))
+                if key.startswith("big/"):  # gen_records puts the big file aside; give it its trail place
+                    key = f"AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/us-east-1/2024/05/02/{p.name}"
+                s3.put_object(Bucket="trail", Key=key, Body=b)
+            out["input"].update({"files": len(files), "gzip_mb": sum(map(len, blobs)) / 1e6})
             out["baseline"] = baseline(blobs)
             falco = PluginFalco(tmp / "ingest.sock")
             falco.start()

@@ -175,13 +175,18 @@ class S3Source:
     def run(self, feed: Feed) -> None:
         last_discovery = -1e18
         attempt = 0
+        listed = False
         while not self.ctx.stop.is_set():
             try:
                 if time.monotonic() - last_discovery > self.config.rediscover:
                     for s in self._discover():
                         self._streams.setdefault(s.prefix, s)
                     last_discovery = time.monotonic()
-                self._poll(feed)
+                if self.config.once and listed:
+                    self._requeue(feed)  # one listing; afterwards only what must be read again
+                else:
+                    self._poll(feed)
+                    listed = True
                 self._ok, self._detail = True, f"s3://{self.config.bucket}/{self.base} listed"
                 attempt = 0
             except AWS_EXCEPTIONS as e:
@@ -242,12 +247,15 @@ class S3Source:
     def _cursor_name(self, stream: _Stream) -> str:
         return f"s3:{self.name}:{self.config.bucket}/{stream.prefix}"
 
-    def _poll(self, feed: Feed) -> None:
+    def _requeue(self, feed: Feed) -> None:
         with self._lock:
             retry = list(self._retry.items())
             self._retry.clear()
         for key, stream in retry:
             feed.put(self._work(key, stream, stream.inflight.get(key, time.time())))
+
+    def _poll(self, feed: Feed) -> None:
+        self._requeue(feed)
         now = time.time()
         end = min(now, self.until) if self.until is not None else now
         for stream in list(self._streams.values()):
