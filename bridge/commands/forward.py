@@ -11,7 +11,6 @@ from typing import Any
 
 from bridge import config as cfgmod
 from bridge.errors import ConfigError
-from bridge.model import Alert
 
 log = logging.getLogger("ctbridge")
 
@@ -63,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
     from bridge.intake.http import HttpIntake
     from bridge.intake.tls import TlsConfig
     from bridge.queue import metrics
-    from bridge.queue.store import QueueFull
     from bridge.route.forwarder import build_forwarder
     from bridge.sinks._base import secret
     from bridge.telemetry.health import OpsServer, Readiness
@@ -99,15 +97,7 @@ def run(args: argparse.Namespace) -> int:
         if intake_cfg.grpc_target:
             from bridge.intake.grpc import GrpcIntake
 
-            def blocking(alert: Alert) -> None:  # gRPC cannot answer 503: hold the stream instead
-                while not stop.is_set():
-                    try:
-                        fwd.handle(alert)
-                        return
-                    except QueueFull:
-                        stop.wait(0.5)
-
-            grpc_intake = GrpcIntake(intake_cfg.grpc_target, blocking)
+            grpc_intake = GrpcIntake(intake_cfg.grpc_target, lambda alert: fwd.handle_blocking(alert, stop))
             grpc_intake.start()
         stop.wait()
     finally:

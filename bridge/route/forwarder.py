@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,6 +149,16 @@ class Forwarder:
         for n, s in stores:
             s.put(aid, body)
             self._count(n, s)
+
+    def handle_blocking(self, alert: Alert, stop: threading.Event) -> None:
+        """handle(), waiting out a full queue instead of raising: for intakes that cannot answer
+        503 (Falco's gRPC output), where holding the stream is the back-pressure."""
+        while not stop.is_set():
+            try:
+                self.handle(alert)
+                return
+            except QueueFull:
+                stop.wait(0.5)
 
     def _count(self, name: str, s: Store) -> None:
         if s.dropped != self._dropped[name]:

@@ -303,3 +303,21 @@ def test_batch_size_over_what_the_destination_takes_is_a_config_error(tmp_path: 
     with pytest.raises(ConfigError, match="over the 1 a slack request can carry"):
         build_forwarder({"destinations": [{"name": "s", "type": "slack", "webhook_url": "https://h.example/x",
                                            "batch": {"max_events": 10}}], "queue": {"dir": str(tmp_path)}})
+
+
+def test_handle_blocking_waits_out_a_full_queue(tmp_path: Path) -> None:
+    import threading
+
+    fwd = build_forwarder({"destinations": [{"name": "f", "type": "file", "path": str(tmp_path / "out"),
+                                             "queue": {"max_depth": 1}}], "queue": {"dir": str(tmp_path / "q")}})
+    stop = threading.Event()
+    fwd.handle(cloud(1))
+    threading.Timer(0.3, fwd.start).start()
+    try:
+        fwd.handle_blocking(cloud(2), stop)  # no QueueFull: returns once there was room
+        deadline = time.monotonic() + 10
+        while fwd.stores["f"].depth() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        fwd.close()
+    assert len((tmp_path / "out").read_bytes().splitlines()) == 2
