@@ -24,6 +24,11 @@ log = logging.getLogger("ctbridge.intake.grpc")
 _BACKOFF_START = 0.1
 _BACKOFF_MAX = 5.0
 _RPC_TIMEOUT = 5.0
+# Falco ends a sub stream when it shuts down. Calling again at once races its gRPC server's
+# shutdown, which Falco 0.43.1 (with Debian's gRPC 1.51) can abort on (an assertion in
+# grpc_server_request_registered_call; seen in 3 of 8 replays). A Falco that restarts takes
+# longer than this to listen again anyway.
+_AFTER_SERVER_END = 2.0
 
 
 def _iso_time(seconds: int, nanos: int) -> str:
@@ -165,7 +170,8 @@ class GrpcIntake:
                     backoff, failures = _BACKOFF_START, 0
                     self._kick.set()  # ask for the next one right away
                     self._deliver(resp)
-                log.info("gRPC intake: %s ended the stream; reconnecting", self.target)
+                log.info("gRPC intake: %s ended the stream; reconnecting in %.0fs", self.target, _AFTER_SERVER_END)
+                backoff = max(backoff, _AFTER_SERVER_END)
             except grpc.RpcError as e:
                 if self._stop.is_set():
                     break
