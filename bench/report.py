@@ -37,6 +37,12 @@ def targets(res: dict[str, Any]) -> list[str]:
         out.append(f"| bridge -> Falco, official 22 rules, >= 0.8x of Falco's own file:// | {n(b['events_per_s'])} rec/s "
                    f"| file:// {n(f['events_per_s'])} rec/s | {ratio:.2f}x | {b['load_avg']:.1f} | "
                    f"{'yes' if ratio >= 0.8 else 'no'} |")
+        if f.get("falco_cpu_ms_per_1k") and b.get("bridge_cpu_ms_per_1k"):
+            total = b["falco_cpu_ms_per_1k"] + b["bridge_cpu_ms_per_1k"]
+            out.append(f"| the same in CPU: file:// Falco CPU / (Falco + bridge CPU on the bridge path) | "
+                       f"{total:.1f} ms per 1k records | file:// {f['falco_cpu_ms_per_1k']:.1f} ms per 1k | "
+                       f"{f['falco_cpu_ms_per_1k'] / total:.2f}x | {b['load_avg']:.1f} | "
+                       "(the ratio a saturated machine tends to) |")
     for path in ("file", "bridge"):
         r = rate(falco, "full", path)
         if r:
@@ -71,13 +77,16 @@ def targets(res: dict[str, Any]) -> list[str]:
 
 
 def e2e(rows: list[dict[str, Any]]) -> list[str]:
-    out = ["| rule set | path | records/s | x file:// | wall s (start-up) | Falco peak RSS MiB | bridge peak RSS MiB | alerts | load |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = ["| rule set | path | records/s | x file:// | wall s (start-up) | Falco CPU ms/1k rec | bridge CPU ms/1k rec "
+           "| Falco peak RSS MiB | bridge peak RSS MiB | alerts | load |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        f = rate(rows, r["ruleset"], "file")
+        f = next((x for x in rows if x["ruleset"] == r["ruleset"] and x["path"] == "file"
+                  and x["records"] == r["records"]), None)
         ratio = f"{r['events_per_s'] / f['events_per_s']:.2f}" if f else "-"
         out.append(f"| {r['ruleset']} ({r['rules']}) | {r['path']}{' w=' + str(r['read_workers']) if r.get('read_workers') else ''} "
-                   f"| {n(r['events_per_s'])}{'*' if r.get('rate_includes_startup') else ''} | {ratio} | {r['wall_s']} ({r['startup_s']}) | {r['falco_peak_rss_mib']} "
+                   f"| {n(r['events_per_s'])}{'*' if r.get('rate_includes_startup') else ''} | {ratio} | {r['wall_s']} ({r['startup_s']}) "
+                   f"| {r.get('falco_cpu_ms_per_1k', '-')} | {r.get('bridge_cpu_ms_per_1k') or '-'} | {r['falco_peak_rss_mib']} "
                    f"| {r['bridge_peak_rss_mib'] or '-'} | {n(r['alerts'])} | {r['load_avg']:.1f} |")
     if any(r.get("rate_includes_startup") for r in rows):
         out += ["", "\\* start-up was most of the wall time: records / wall time, start-up included."]

@@ -153,6 +153,7 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2,3")
     ap.add_argument("--big-mb", type=int, default=50, help="the single big log file (0: skip)")
     ap.add_argument("--only", default=",".join(STEPS))
+    ap.add_argument("--repeat", type=int, default=3, help="end-to-end runs per rule set and path (median kept)")
     ap.add_argument("--falco", default=os.environ.get("FALCO_BINARY") or shutil.which("falco"))
     ap.add_argument("--official-rules", default=os.environ.get("OFFICIAL_RULES", "/opt/bench-inputs/aws_cloudtrail_rules.yaml"))
     args = ap.parse_args()
@@ -188,7 +189,8 @@ def main() -> None:
         save()
     if step("falco"):
         rs = "seed,official22,full"
-        results["falco"] = bench_falco(args, data, args.count, "falco.json", ["--paths", "file,bridge", "--rulesets", rs])
+        results["falco"] = bench_falco(args, data, args.count, "falco.json", ["--paths", "file,bridge", "--rulesets", rs,
+                                                                              "--repeat", str(args.repeat)])
         save()
     if step("plugin"):
         results["plugin"] = plugin(args.count)
