@@ -15,7 +15,7 @@ declare -A TESTS=(
   [bridge/normalize/dedup.py]="tests/normalize/test_dedup.py tests/cli/test_run_follow.py tests/cli/test_replay_sidecar.py"
   [bridge/follow.py]="tests/cli/test_run_follow.py"
   [bridge/deliver/checkpoints.py]="tests/deliver/test_checkpoints.py tests/cli/test_run_follow.py"
-  [bridge/deliver/protocol.py]="tests/deliver/test_protocol.py tests/deliver/test_socket_client.py"
+  [bridge/deliver/protocol.py]="tests/deliver/test_protocol.py"
   [bridge/normalize/envelopes.py]="tests/normalize/test_envelopes.py tests/normalize/test_logfile.py"
   [bridge/normalize/logfile.py]="tests/normalize/test_logfile.py"
   [bridge/intake/http.py]="tests/intake/test_http.py"
@@ -34,7 +34,7 @@ work=build/mutation
 mkdir -p $work
 printf '%-32s %7s %7s %9s %8s %6s\n' module mutants killed survived timeout score
 for t in $targets; do
-    tag=$(echo "$t" | tr '/.' '__')
+    tag=$(echo "$t" | tr '/.' '__')$([ "${MUTATION_TESTS_EXTRA:-1}" = 1 ] || echo -before)
     src=$work/src-$tag
     rm -rf "$src" && mkdir -p "$src"
     cp -r bridge tests rules falco_config samples proto pyproject.toml setup.py "$src"/
