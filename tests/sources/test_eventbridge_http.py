@@ -51,3 +51,23 @@ def test_events_single_and_batch_with_auth(falco: PluginFalco, tmp_path: Path) -
     finally:
         report = d.stop()
     assert report.duplicates == 1
+
+
+def test_https_as_eventbridge_api_destinations_require(falco: PluginFalco, tmp_path: Path) -> None:
+    from pki import client_context, make_pki
+
+    pki = make_pki(tmp_path)
+    port = free_port()
+    src = {"type": "eventbridge_http", "listen": f"127.0.0.1:{port}", "api_key_header": "x-api-key",
+           "api_key": "k", "tls_cert": str(pki / "server.pem"), "tls_key": str(pki / "server.key")}
+    d = Running(daemon_config(falco.sock, tmp_path / "s.db", [src]))
+    try:
+        assert wait_for(lambda: d.connected() and d.daemon.readiness.status()[0])
+        req = urllib.request.Request(f"https://127.0.0.1:{port}/events", method="POST",
+                                     data=json.dumps(event("AWS API Call via CloudTrail", record("t1"))).encode(),
+                                     headers={"x-api-key": "k", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10, context=client_context(pki, with_cert=False)) as r:
+            assert r.status == 200
+        assert falco.ids() == ["t1"]
+    finally:
+        d.stop()
