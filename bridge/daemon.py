@@ -27,6 +27,7 @@ from bridge.deliver.checkpoints import Checkpoints
 from bridge.deliver.socket_client import PluginClient
 from bridge.errors import BridgeError, InputError
 from bridge.model import Alert, BadItem, Record
+from bridge.enrich import Enricher
 from bridge.normalize.dedup import WindowDedup
 from bridge.normalize.quarantine import Quarantine
 from bridge.sources import _metrics as m
@@ -164,9 +165,10 @@ class _Marks:
 
 class Daemon:
     def __init__(self, config: DaemonConfig, on_alert: Callable[[Alert], None],
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, enricher: Enricher | None = None) -> None:
         self.config = config
         self.on_alert = on_alert
+        self.enricher = enricher  # after dedup, before the plugin: the "ctb" key (docs/enrichment.md)
         self.stop = stop or threading.Event()
         self.report = DaemonReport()
         self.readiness = Readiness()
@@ -307,6 +309,8 @@ class Daemon:
                     dups += 1
                     marks.skipped(work, done)
                     continue
+                if self.enricher is not None:
+                    item = self.enricher.process(item)
                 try:
                     client.send(item)
                 except InputError as e:

@@ -7,11 +7,18 @@ import logging
 import os
 import signal
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bridge.commands._shared import add_shared, tls
 from bridge.errors import ConfigError
 from bridge.sinks.jsonlines import JsonLinesSink
+
+if TYPE_CHECKING:
+    from bridge.daemon import Daemon, DaemonReport
+    from bridge.enrich import Enricher
+    from bridge.sources._config import DaemonConfig
 
 log = logging.getLogger("ctbridge")
 
@@ -80,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_config(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from bridge.daemon import Daemon, load_config
+    from bridge.daemon import Daemon, load_config  # noqa: F811 (the runtime import of the name)
 
     if args.watch:
         raise ConfigError("--watch and --config do not go together: add a `type: local` source to the config")
@@ -97,10 +104,60 @@ def _run_config(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())  # finish the current work, wait for ACKs, commit
-    # The alert hand-off: one callable per alert (the forwarder plugs in here; default JSON lines).
-    with JsonLinesSink(args.out, append=True) as on_alert:
-        report = Daemon(config, on_alert, stop).run()
+    enricher = _enricher(config)
+    daemon = Daemon(config, lambda alert: None, stop, enricher=enricher)
+    try:
+        if config.destinations:
+            report = _run_forwarding(args, config, daemon, stop)
+        else:  # no destinations: alerts as JSON lines on stdout or --out
+            with JsonLinesSink(args.out, append=True) as on_alert:
+                daemon.on_alert = on_alert
+                report = daemon.run()
+    finally:
+        if enricher is not None:
+            enricher.close()
     log.info("delivered %d records (%d ACKed, %d duplicates dropped, %d quarantined, %d works done, "
              "%d to be read again); %d alerts", report.records, report.acked, report.duplicates,
              report.quarantined, report.works_done, report.works_abandoned, report.alerts)
     return 0
+
+
+def _enricher(config: DaemonConfig) -> Enricher | None:
+    """enrich: {enabled: true, config: FILE, state: FILE}; on by default with the bundled rules'
+    counters, its state next to state.path so counters survive a restart."""
+    from bridge import config as cfgmod
+    from bridge.enrich import Enricher, load_config as load_enrich
+
+    raw = config.enrich if config.enrich is not None else {}
+    section = cfgmod.from_dict(EnrichSection, raw, "enrich")
+    if not section.enabled:
+        return None
+    state = section.state or str(Path(config.state.path).with_name("enrich.db"))
+    return Enricher(load_enrich(section.config), state_path=state)
+
+
+def _run_forwarding(args: argparse.Namespace, config: DaemonConfig, daemon: Daemon,
+                    stop: threading.Event) -> DaemonReport:
+    """Alerts through routes and durable per-destination queues, as `ctbridge forward` does."""
+    from bridge import config as cfgmod
+    from bridge.route.forwarder import build_forwarder
+
+    raw = cfgmod.load(args.config)  # the same file and env overrides load_config read
+    forwarder = build_forwarder(raw, daemon.readiness)
+    forwarder.start()
+    # Over HTTP a full queue answers 503 (Falco posts again); gRPC cannot say no, so it waits.
+    if config.falco.intake == "http":
+        daemon.on_alert = forwarder.handle
+    else:
+        daemon.on_alert = lambda alert: forwarder.handle_blocking(alert, stop)
+    try:
+        return daemon.run()
+    finally:
+        forwarder.close()  # what is still queued stays on disk for the next start
+
+
+@dataclass(frozen=True)
+class EnrichSection:
+    enabled: bool = True
+    config: str | None = None  # YAML of counters/first_seen/sequences; default: the bundled one
+    state: str | None = None  # SQLite file; default: enrich.db next to state.path
