@@ -192,6 +192,10 @@ def main() -> None:
                        ("workers", "Against the bridge's read workers"), ("big", "One big log file")):
         if res.get(key):
             lines += [f"## {title}", ""] + e2e(res[key]) + [""]
+    src = res.get("sources")
+    if src:
+        lines += ["## Sources through moto (bench/bench_sources.py, 50,000 records)", "", "```json",
+                  json.dumps(src.get("result", src), indent=1)[:4000], "```", ""]
     fw = res.get("forward")
     if fw:
         lines += ["## Forwarding (bench/bench_forward.py)", "", "```", (fw.get("output") or fw.get("skipped", "")).strip(),

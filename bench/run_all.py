@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 OUT = REPO / "bench" / "out"
 WORK = REPO / "build" / "bench"
 PY = sys.executable
-STEPS = ["corpus", "baselines", "falco", "plugin", "rules", "sizes", "workers", "big", "forward"]
+STEPS = ["corpus", "baselines", "falco", "plugin", "rules", "sizes", "workers", "big", "sources", "forward"]
 
 
 def load() -> float:
@@ -145,6 +145,20 @@ def forward() -> dict[str, Any]:
     return {"load_avg": load(), "rc": t.returncode, "output": t.stdout[-3000:], "stderr": t.stderr[-1000:]}
 
 
+def sources() -> dict[str, Any]:
+    """bench/bench_sources.py (the sources helper's): S3 and SQS served by moto into the plugin."""
+    script = REPO / "bench" / "bench_sources.py"
+    if not script.exists():
+        return {"skipped": "bench/bench_sources.py not present"}
+    t = subprocess.run([PY, str(script), "--records", "50000"], capture_output=True, text=True, timeout=1200)
+    out: dict[str, Any] = {"load_avg": load(), "rc": t.returncode}
+    try:
+        out["result"] = json.loads(t.stdout[t.stdout.index("{"):])
+    except (ValueError, IndexError):
+        out["output"] = t.stdout[-3000:] + t.stderr[-1000:]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=200_000)
@@ -175,7 +189,7 @@ def main() -> None:
     def step(name: str) -> bool:
         if name not in steps:
             return False
-        if name not in ("corpus", "baselines", "plugin", "forward") and not args.falco:
+        if name not in ("corpus", "baselines", "plugin", "sources", "forward") and not args.falco:
             print(f"[{name}] skipped: no Falco (set FALCO_BINARY)")
             return False
         print(f"[{name}] load {load()}", flush=True)
@@ -228,6 +242,9 @@ def main() -> None:
         n = int((big_dir / "count").read_text())
         results["big"] = bench_falco(args, big_dir / "big", n, "falco_big.json",
                                      ["--paths", "file,bridge", "--rulesets", "official22" if args.official_rules else "seed"])
+        save()
+    if step("sources"):
+        results["sources"] = sources()
         save()
     if step("forward"):
         results["forward"] = forward()
