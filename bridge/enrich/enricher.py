@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import orjson
 
 from bridge.enrich.config import EnrichConfig, Match, load_config
 from bridge.enrich.state import State
@@ -55,6 +57,38 @@ def principal_of(rec: dict[str, Any], per_session: tuple[str, ...] = ()) -> str:
     return f"{acct}:{ident.get('type', '')}:{name}"
 
 
+T = TypeVar("T")
+_Index = tuple[dict[str, list[T]], list[T]]
+
+
+def _index(items: Iterable[T], matches: Callable[[T], tuple[Match, ...]]) -> _Index[T]:
+    """eventName -> the items one of whose matches names it; plus the items that match any name.
+    Config order is kept, so the output is the same as looking at every item."""
+    by_name: dict[str, list[T]] = {}
+    anywhere: list[T] = []
+    ordered = list(items)
+    for item in ordered:
+        ms = matches(item)
+        if any(not m.events for m in ms):
+            anywhere.append(item)
+            continue
+        for m in ms:
+            for e in m.events:
+                bucket = by_name.setdefault(e.rpartition(":")[2], [])
+                if not bucket or bucket[-1] is not item:
+                    bucket.append(item)
+    if anywhere:  # keep config order across the two lists
+        rank = {id(x): i for i, x in enumerate(ordered)}
+        for name, bucket in by_name.items():
+            by_name[name] = sorted(set(bucket + anywhere).__iter__(), key=lambda x: rank[id(x)])
+    return by_name, anywhere
+
+
+def _candidates(index: _Index[T], name: Any) -> list[T]:
+    by_name, anywhere = index
+    return by_name.get(name, anywhere) if isinstance(name, str) else anywhere
+
+
 def _matches(m: Match, rec: dict[str, Any]) -> bool:
     if m.events:
         name, src = rec.get("eventName", ""), rec.get("eventSource", "")
@@ -87,6 +121,10 @@ class Enricher:
             self.state.load(self.state_path)
         self._save_interval = save_interval
         self._last_save = time.monotonic()
+        # Most records match nothing: look only at what can match this eventName.
+        self._counters = _index(self.config.counters, lambda c: (c.match,))
+        self._firsts = _index(self.config.first_seen, lambda f: (f.match,))
+        self._seqs = _index(self.config.sequences, lambda s: s.steps)
 
     def enrich(self, rec: dict[str, Any], ts: float) -> dict[str, Any] | None:
         """The "ctb" object for one parsed record, or None when nothing applies."""
@@ -98,7 +136,8 @@ class Enricher:
         out: dict[str, Any] = {"principal": principal}
         pst = None
         counts: dict[str, int] = {}
-        for c in cfg.counters:
+        name = rec.get("eventName", "")
+        for c in _candidates(self._counters, name):
             if not _matches(c.match, rec):
                 continue
             pst = pst or self.state.principal(principal)
@@ -114,12 +153,12 @@ class Enricher:
                 q.popleft()
             counts[c.name] = sum(w for _, w in q)
         firsts: dict[str, bool] = {}
-        for f in cfg.first_seen:
+        for f in _candidates(self._firsts, name):
             if _matches(f.match, rec):
                 key = "|".join(self._part(p, principal, rec) for p in f.key)
                 firsts[f.name] = self.state.first(f.name, key)
         seqs: dict[str, int] = {}
-        for s in cfg.sequences:
+        for s in _candidates(self._seqs, name):
             pst = pst or self.state.principal(principal)
             done, start = pst.seqs.get(s.name, (0, ts))
             if done and (ts - start > s.window or done == len(s.steps)):
@@ -156,8 +195,8 @@ class Enricher:
     def process(self, record: Record) -> Record:
         """The record with "ctb" added as its last top-level key; other bytes unchanged."""
         try:
-            rec = json.loads(record.raw)
-        except ValueError:
+            rec = orjson.loads(record.raw)
+        except orjson.JSONDecodeError:
             return record  # the plugin quarantines what it cannot parse
         if not isinstance(rec, dict):
             return record
@@ -169,11 +208,11 @@ class Enricher:
             rec.pop(RESERVED_KEY)
             if extra is not None:
                 rec[RESERVED_KEY] = extra
-            raw = json.dumps(rec, separators=(",", ":")).encode()
+            raw = orjson.dumps(rec)
         else:
             body = record.raw.rstrip()
             glue = b"," if body[:-1].strip() not in (b"{", b"") else b""
-            raw = body[:-1] + glue + b'"ctb":' + json.dumps(extra, separators=(",", ":")).encode() + b"}"
+            raw = body[:-1] + glue + b'"ctb":' + orjson.dumps(extra) + b"}"
         return Record(raw=raw, ts_ns=record.ts_ns, origin=record.origin, event_id=record.event_id)
 
     def _maybe_save(self) -> None:
