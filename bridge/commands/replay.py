@@ -22,8 +22,9 @@ examples:
   ctbridge replay ~/trail/AWSLogs/                       # every log file below, bundled rules
   ctbridge replay logs/ --rules my_rules.yaml --out alerts.jsonl
   ctbridge replay samples/seed --intake grpc             # Falco <= 0.43: alerts over gRPC
-  ctbridge replay s3://my-org-trail --since 2024-05-01T00:00:00Z --until 2024-05-02T00:00:00Z \
-      --account 111122223333 --region eu-west-1             # a trail bucket, one account and region
+  # a trail bucket, one account and region, one day:
+  ctbridge replay s3://my-org-trail --since 2024-05-01T00:00:00Z --until 2024-05-02T00:00:00Z \\
+      --account 111122223333 --region eu-west-1
   ctbridge replay cloudtrail-api://us-east-1 --since 6h  # management events from LookupEvents
 
 On a terminal a progress line shows files, bytes, records/s and alerts so far (not when piped).
