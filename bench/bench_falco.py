@@ -56,7 +56,10 @@ def official_for_cloudtrail(text: str) -> list[Any]:
 def falco_cfg(plugin_name: str, plugin: str, open_params: str, out: Path, json_plugin: str | None) -> dict[str, Any]:
     cfg = build_config(load_template(False), plugin_path=plugin, open_params=open_params, rules=[], http_url=None)
     if plugin_name != "ctbridge":
-        entry = {"name": plugin_name, "library_path": plugin, "init_config": "", "open_params": open_params}
+        # useAsync off: with it on (the SDK's default on >1 CPU) Falco's thread spins on a Go worker
+        # that sleeps 10 ms when idle; measured 26.5 s against 0.71 s for 10k records here.
+        entry = {"name": plugin_name, "library_path": plugin, "init_config": {"useAsync": False},
+                 "open_params": open_params}
         cfg["plugins"] = [entry]
         cfg["load_plugins"] = [plugin_name]
     if json_plugin:
