@@ -6,7 +6,8 @@ VPY := $(VENV)/bin/python
 BUILD := build
 PLUGIN := $(BUILD)/plugin/libctbridge.so
 
-.PHONY: all deps venv plugin proto demo test bench docs clean fuzz sanitize mutation supply-chain
+.PHONY: all deps venv plugin proto demo test bench docs clean fuzz sanitize mutation supply-chain \
+	rules-test rules-lint coverage
 
 all: plugin venv
 
@@ -31,6 +32,16 @@ proto: $(VPY)
 
 docs: plugin
 	$(VPY) plugin/gen_fields_doc.py $(PLUGIN) > docs/fields.md
+
+# Detection content (docs/rules.md): every rule's cases in one real Falco; lint; the coverage matrix.
+rules-test: plugin venv
+	$(VENV)/bin/ctbridge rules test --plugin $(PLUGIN)
+
+rules-lint: plugin venv
+	$(VENV)/bin/ctbridge rules lint --plugin $(PLUGIN)
+
+coverage: venv
+	$(VENV)/bin/ctbridge rules coverage
 
 # Replays the bundled seed scenario through the plugin in a real Falco and prints the alerts.
 demo: plugin venv
