@@ -158,3 +158,9 @@ def test_batch_builder_appends_entries_runs(runs: list[list[tuple[int, bytes]]],
     flat = [rec for run in runs for rec in run]
     assert bytes(b.seal(seq)) == frame(3, batch_body(seq, flat))
     assert b.count == 0  # sealed: a new, empty batch
+
+
+def test_error_message_is_cut_to_65535_bytes() -> None:
+    frame_bytes = p.encode_error(2, "m" * 70000)
+    assert struct.unpack_from("<HH", frame_bytes, 5) == (2, 0xFFFF)
+    assert len(frame_bytes) == 5 + 4 + 0xFFFF
