@@ -198,7 +198,8 @@ class Daemon:
             received = start_intake(cfg.falco.intake, cfg.falco.listen, cfg.falco.grpc_target, collector,
                                     replay_report, stack)
             marks = _Marks(checkpoints, self.report)
-            timeout = cfg.falco.connect_timeout or 1e12  # 0: wait for Falco as long as it takes
+            # 0: wait for Falco as long as it takes (bounded by what Condition.wait accepts)
+            timeout = cfg.falco.connect_timeout or threading.TIMEOUT_MAX / 2
             client = stack.enter_context(PluginClient(cfg.falco.socket, connect_timeout=timeout,
                                                       window=cfg.falco.window, on_ack=marks.on_ack,
                                                       batch_events=cfg.falco.batch_events))
