@@ -18,7 +18,7 @@ from bridge.rulestool.testrun import run_tests
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
-SEED_DOC = Path("/work/shared/seed/000_7efce9e576916e89.txt")
+SEED_DOC = REPO.parent / "shared" / "seed" / "000_7efce9e576916e89.txt"  # shared/ sits beside the checkout
 
 
 def seed_rule() -> str:
