@@ -112,12 +112,17 @@ def test_plugin_socket_vanishing_stalls_and_resumes(aws: str, tmp_path: Path) ->
 
 
 class FaultProxy:
-    """An HTTP proxy in front of moto: every `every`-th request gets a throttling or 5xx answer."""
+    """An HTTP proxy in front of moto: of every `every` tries of the same request (method, path,
+    body), the first gets a throttling or 5xx answer, so every request meets the storm and only a
+    retry gets through. Counting per request rather than globally keeps concurrent clients (SQS
+    receivers beside the S3 lister) from falling into lockstep with the fault pattern, which
+    AWS's errors have no reason to do."""
 
     def __init__(self, upstream: str, every: int = 2) -> None:
         self.upstream = upstream.removeprefix("http://")
         self.injected: Counter[str] = Counter()
         self.count = 0
+        self.tries: Counter[tuple[str, str, bytes]] = Counter()
         lock = threading.Lock()
         outer = self
         faults = [(503, "SlowDown", "Please reduce your request rate."), (500, "InternalError", "oops"),
@@ -131,8 +136,11 @@ class FaultProxy:
                 with lock:
                     outer.count += 1
                     n = outer.count
-                if n % every == 0:
-                    code, err, msg = faults[(n // every) % len(faults)]
+                    key = (self.command, self.path, body)
+                    outer.tries[key] += 1
+                    first_of_round = outer.tries[key] % every == 1
+                if first_of_round:
+                    code, err, msg = faults[n % len(faults)]
                     outer.injected[err] += 1
                     data = f"<Error><Code>{err}</Code><Message>{msg}</Message></Error>".encode()
                     self.send_response(code)
@@ -177,7 +185,7 @@ def test_throttling_and_5xx_storm_are_retried(aws: str, plugin_falco: PluginFalc
     for n in range(5):
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps(
             {"detail-type": "AWS API Call via CloudTrail", "detail": record(f"q{n}")}))
-    proxy = FaultProxy(aws, every=2)  # half of all requests fail
+    proxy = FaultProxy(aws, every=2)  # every request fails once (SlowDown, 500 or 503) before it passes
     try:
         sources = [{"type": "s3", "bucket": "trail", "endpoint_url": proxy.url, "since": "2h", "once": True},
                    {"type": "sqs", "queue_url": url, "endpoint_url": proxy.url, "wait_time": 1}]
