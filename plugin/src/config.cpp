@@ -115,6 +115,11 @@ bool parse_config(const std::string& text, Config& out, std::string& err) {
               rapidjson::GetParseError_En(doc.GetParseError());
         return false;
     }
+    // Falco turns `init_config: {}` (an empty YAML map) into JSON null.
+    if (doc.IsNull()) {
+        out = Config{};
+        return true;
+    }
     if (!doc.IsObject()) {
         err = std::string("init_config: must be a JSON object, got ") + type_name(doc);
         return false;

@@ -62,6 +62,8 @@ INIT_FORMS = {
     "yaml-digits": "    init_config:\n      socketMode: 660\n",
     "json-string": "    init_config: '{\"socketMode\": \"0660\", \"maxBatchEvents\": 512, \"skipInsights\": true}'\n",
     "json-integer": "    init_config: '{\"socketMode\": 432}'\n",
+    # Falco hands an empty map to the plugin as JSON null; the socket keeps its default mode.
+    "yaml-empty-map": "    init_config: {}\n",
 }
 
 
@@ -76,7 +78,8 @@ def test_init_config_in_every_spelling(
     falco = ShippedFalco(binary, cfg, short_tmp)
     try:
         falco.wait_ready()
-        assert falco.socket.stat().st_mode & 0o777 == 0o660, form
+        want = 0o600 if form == "yaml-empty-map" else 0o660
+        assert falco.socket.stat().st_mode & 0o777 == want, form
         alerts = run_bridge([str(SEED / expected.inputs["cloudtrail"]), "--plugin", plugin_path,
                              "--falco-socket", str(falco.socket), "--end-stream", "--listen", f"127.0.0.1:{port}"],
                             short_tmp / "alerts.jsonl")
