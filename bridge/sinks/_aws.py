@@ -105,6 +105,24 @@ def batch_outcome(failed: list[tuple[int, str, bool]]) -> None:
 Failed = list[tuple[int, str, bool]]  # (index, reason, retryable)
 
 
+def message_fields(alert_priority: str, rule: str, aid: str, fifo: bool, *extra: tuple[str, str]) -> dict[str, Any]:
+    """SNS/SQS batch entry fields every alert carries: string attributes to filter subscriptions
+    on, and for FIFO topics and queues the group (per rule) and the dedup id (the alert id)."""
+    pairs = (("priority", alert_priority), ("rule", rule[:256]), *extra, ("id", aid))
+    fields: dict[str, Any] = {"MessageAttributes": {k: {"DataType": "String", "StringValue": v or "-"}
+                                                    for k, v in pairs}}
+    if fifo:
+        fields["MessageGroupId"] = rule[:128] or "falco"
+        fields["MessageDeduplicationId"] = aid
+    return fields
+
+
+def batch_failures(resp: dict[str, Any], start: int) -> Failed:
+    """The `Failed` list of SNS PublishBatch / SQS SendMessageBatch, as chunk-relative Failed."""
+    return [(int(f["Id"]) - start, f"{f.get('Code')}: {f.get('Message', '')}", not f.get("SenderFault"))
+            for f in resp.get("Failed", [])]
+
+
 def chunks(sizes: list[int], limit: int, max_count: int) -> list[tuple[int, int]]:
     """[start, end) ranges of consecutive entries whose sizes add up to at most `limit` bytes and
     `max_count` entries; an entry over the limit alone gets a range of its own (the API refuses it,

@@ -57,13 +57,8 @@ destinations:
             entry: dict[str, Any] = {
                 "Id": str(i), "Message": encode(a, self.config.encoding).decode(),
                 "Subject": _subject(f"{a.priority}: {a.rule}"),
-                "MessageAttributes": {k: {"DataType": "String", "StringValue": v or "-"} for k, v in
-                                      (("priority", a.priority), ("rule", a.rule[:256]), ("source", a.source),
-                                       ("id", aid))},
+                **_aws.message_fields(a.priority, a.rule, aid, self.fifo, ("source", a.source)),
             }
-            if self.fifo:
-                entry["MessageGroupId"] = a.rule[:128] or "falco"
-                entry["MessageDeduplicationId"] = aid
             out.append(entry)
         return out
 
@@ -73,8 +68,7 @@ destinations:
         def one(start: int, end: int) -> _aws.Failed:
             resp = _aws.call(self.name, self.client.publish_batch, TopicArn=self.config.topic_arn,
                              PublishBatchRequestEntries=entries[start:end])
-            return [(int(f["Id"]) - start, f"{f.get('Code')}: {f.get('Message', '')}", not f.get("SenderFault"))
-                    for f in resp.get("Failed", [])]
+            return _aws.batch_failures(resp, start)
 
         # PublishBatch: at most 10 entries and 256 KiB in all (messages and attributes)
         _aws.send_chunked([len(e["Message"].encode()) + 512 for e in entries], 262_144, 10, one)

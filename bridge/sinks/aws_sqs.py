@@ -46,12 +46,8 @@ destinations:
             aid = alert_id(a)
             entry: dict[str, Any] = {
                 "Id": str(i), "MessageBody": encode(a, self.config.encoding).decode(),
-                "MessageAttributes": {k: {"DataType": "String", "StringValue": v or "-"} for k, v in
-                                      (("priority", a.priority), ("rule", a.rule[:256]), ("id", aid))},
+                **_aws.message_fields(a.priority, a.rule, aid, self.fifo),
             }
-            if self.fifo:
-                entry["MessageGroupId"] = a.rule[:128] or "falco"
-                entry["MessageDeduplicationId"] = aid
             out.append(entry)
         return out
 
@@ -61,8 +57,7 @@ destinations:
         def one(start: int, end: int) -> _aws.Failed:
             resp = _aws.call(self.name, self.client.send_message_batch, QueueUrl=self.config.queue_url,
                              Entries=entries[start:end])
-            return [(int(f["Id"]) - start, f"{f.get('Code')}: {f.get('Message', '')}", not f.get("SenderFault"))
-                    for f in resp.get("Failed", [])]
+            return _aws.batch_failures(resp, start)
 
         # SendMessageBatch: at most 10 entries and 256 KiB in all (bodies and attributes)
         _aws.send_chunked([len(e["MessageBody"].encode()) + 512 for e in entries], 262_144, 10, one)

@@ -15,10 +15,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+from ct import wait_for
 from sinks.alerts import cloud
 from sinks.recorder import Answer, Recorder, Request
 
@@ -30,13 +30,6 @@ def _port() -> int:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
-def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 def unique_in_order(ids: list[str]) -> list[str]:
     return list(dict.fromkeys(ids))

@@ -13,15 +13,9 @@ from plugin_abi import default_library  # noqa: E402
 
 @pytest.fixture
 def falco(tmp_path: Path) -> Iterator[object]:
-    if not Path(default_library()).is_file():
-        pytest.skip(f"plugin library {default_library()} is not built (run `make plugin`)")
-    from ct import PluginFalco
+    from ct import plugin_falco_at
 
-    f = PluginFalco(tmp_path / "ingest.sock")
-    f.start()
-    yield f
-    f.close()
-    assert f.error is None, f.error
+    yield from plugin_falco_at(tmp_path / "ingest.sock")
 
 
 @pytest.fixture

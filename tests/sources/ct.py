@@ -180,3 +180,17 @@ def run_until(config: DaemonConfig, cond: Callable[[], bool], timeout: float = 6
         raise out["error"]
     assert not t.is_alive(), "the daemon did not stop"
     return out["report"], met
+
+
+def plugin_falco_at(sock: Path) -> Iterator[PluginFalco]:
+    """The body of the tests' plugin fixtures: skip without a built plugin, else a running
+    PluginFalco that must end without error."""
+    import pytest
+
+    if not Path(default_library()).is_file():
+        pytest.skip(f"plugin library {default_library()} is not built (run `make plugin`)")
+    f = PluginFalco(sock)
+    f.start()
+    yield f
+    f.close()
+    assert f.error is None, f.error
