@@ -26,6 +26,7 @@
 
 #include "../src/json_scan.h"
 #include "../src/record.h"
+#include "json_tokens.h"
 
 using ctb::JType;
 using ctb::kNone;
@@ -256,74 +257,8 @@ bool parse(Tape& t, const std::string& in, std::string& err) {
 // ---------------------------------------------------------------------------------------------
 // Token sequences for the strict comparison (the file source's mode).
 
-// Decodes a strictly valid JSON string body the way rapidjson does (a lone low surrogate
-// becomes its 3-byte encoding).
-static std::string strict_decode(std::string_view s) {
-    std::string out;
-    auto put = [&](uint32_t cp) {
-        if (cp < 0x80) {
-            out += char(cp);
-        } else if (cp < 0x800) {
-            out += char(0xC0 | (cp >> 6));
-            out += char(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out += char(0xE0 | (cp >> 12));
-            out += char(0x80 | ((cp >> 6) & 0x3F));
-            out += char(0x80 | (cp & 0x3F));
-        } else {
-            out += char(0xF0 | (cp >> 18));
-            out += char(0x80 | ((cp >> 12) & 0x3F));
-            out += char(0x80 | ((cp >> 6) & 0x3F));
-            out += char(0x80 | (cp & 0x3F));
-        }
-    };
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '\\') {
-            out += s[i];
-            continue;
-        }
-        const char e = s[++i];
-        if (e != 'u') {
-            const char* from = "\"\\/bfnrt";
-            const char* to = "\"\\/\b\f\n\r\t";
-            const char* at = e ? std::strchr(from, e) : nullptr;
-            out += at ? to[at - from] : '?';  // not valid JSON: the comparison will say so
-            continue;
-        }
-        uint32_t cp = static_cast<uint32_t>(old::hex4(&s[i + 1]));
-        i += 4;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            const uint32_t lo = static_cast<uint32_t>(old::hex4(&s[i + 3]));
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            i += 6;
-        }
-        put(cp);
-    }
-    return out;
-}
-
-struct RjEvents : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, RjEvents> {
-    std::string out;
-    bool StartObject() { out += "{"; return true; }
-    bool EndObject(rapidjson::SizeType) { out += "}"; return true; }
-    bool StartArray() { out += "["; return true; }
-    bool EndArray(rapidjson::SizeType) { out += "]"; return true; }
-    bool Key(const char* s, rapidjson::SizeType n, bool) { out += "K" + std::string(s, n) + "\x01"; return true; }
-    bool String(const char* s, rapidjson::SizeType n, bool) { out += "S" + std::string(s, n) + "\x01"; return true; }
-    bool RawNumber(const char* s, rapidjson::SizeType n, bool) { out += "N" + std::string(s, n) + "\x01"; return true; }
-    bool Null() { out += "n"; return true; }
-    bool Bool(bool b) { out += b ? "t" : "f"; return true; }
-};
-
-struct ScanEvents {
-    std::string out;
-    bool open(bool object, const char*) { out += object ? "{" : "["; return true; }
-    void close(bool object, const char*) { out += object ? "}" : "]"; }
-    void key(const char* q0, const char* q1, bool) { out += "K" + strict_decode({q0 + 1, size_t(q1 - q0 - 1)}) + "\x01"; }
-    void string(const char* q0, const char* q1, bool) { out += "S" + strict_decode({q0 + 1, size_t(q1 - q0 - 1)}) + "\x01"; }
-    void number(const char* b, const char* e) { out += "N" + std::string(b, e) + "\x01"; }
-    void literal(ctb::json::Lit l, const char*) { out += l == ctb::json::Lit::null_ ? "n" : l == ctb::json::Lit::true_ ? "t" : "f"; }
-};
+using ctb_test::RapidTokens;
+using ctb_test::ScanTokens;
 
 static bool has_quirk_bytes(const std::string& s) {
     for (unsigned char c : s)
@@ -335,13 +270,13 @@ static long g_quirk_skipped = 0;
 
 // rapidjson's verdict on the text up to its first NUL: "ok" or "offset: reason", and the tokens.
 template <class Stream>
-static std::string rapidjson_strict(Stream& is, RjEvents& rj) {
+static std::string rapidjson_strict(Stream& is, RapidTokens& rj) {
     rapidjson::Reader rd;
     const rapidjson::ParseResult r = rd.Parse<old::kFlags & ~rapidjson::kParseInsituFlag>(is, rj);
     return r.IsError() ? std::to_string(r.Offset()) + ": " + rapidjson::GetParseError_En(r.Code()) : "ok";
 }
 template <>
-std::string rapidjson_strict(rapidjson::InsituStringStream& is, RjEvents& rj) {
+std::string rapidjson_strict(rapidjson::InsituStringStream& is, RapidTokens& rj) {
     rapidjson::Reader rd;
     const rapidjson::ParseResult r = rd.Parse<old::kFlags>(is, rj);
     return r.IsError() ? std::to_string(r.Offset()) + ": " + rapidjson::GetParseError_En(r.Code()) : "ok";
@@ -350,7 +285,7 @@ std::string rapidjson_strict(rapidjson::InsituStringStream& is, RjEvents& rj) {
 static void compare_strict(const std::string& in) {
     std::string padded = in;
     padded.append(ctb::json::kPadding, '\0');
-    ScanEvents sc;
+    ScanTokens sc;
     std::vector<uint8_t> stack;
     const ctb::json::Result m = ctb::json::scan<ctb::json::Strings::strict>(padded.data(), sc, stack);
     const std::string got = m.ok() ? "ok" : std::to_string(m.offset) + ": " + ctb::json::err_text(m.err);
@@ -358,7 +293,7 @@ static void compare_strict(const std::string& in) {
     // Byte by byte (no SIMD specialization for this stream type): exact for every input.
     rapidjson::MemoryStream ms(in.data(), in.size());
     rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> es(ms);
-    RjEvents scalar;
+    RapidTokens scalar;
     const std::string want = rapidjson_strict(es, scalar);
     ++g_checked;
     CHECK(want == got, "strict: rapidjson [%s] ours [%s] on %zu bytes: %.120s", want.c_str(), got.c_str(), in.size(), in.c_str());
@@ -367,7 +302,7 @@ static void compare_strict(const std::string& in) {
     // In situ with SSE2, as the file source ran it before: the same unless the alignment quirk applies.
     std::string work = in;
     rapidjson::InsituStringStream is(&work[0]);
-    RjEvents insitu;
+    RapidTokens insitu;
     const std::string want2 = rapidjson_strict(is, insitu);
     if ((want2 != got || (m.ok() && insitu.out != sc.out)) && has_quirk_bytes(in)) {
         ++g_quirk_skipped;
