@@ -1,4 +1,4 @@
-"""Alert ids, route matching and templates with escaping."""
+"""Route matching and templates with escaping (alert ids: test_ident.py)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,12 @@ from sinks.alerts import HOSTILE, cloud, host
 from bridge.config import from_dict
 from bridge.errors import ConfigError
 from bridge.route.escape import ESCAPERS
-from bridge.route.ident import alert_id
 from bridge.route.match import RouteConfig, Router
 from bridge.route.template import Template
 
 
 def routes(*rs: dict[str, object]) -> Router:
     return Router([from_dict(RouteConfig, r, f"routes[{i}]") for i, r in enumerate(rs)])
-
-
-def test_id_is_stable_and_ignores_what_the_intake_added() -> None:
-    a = cloud(1)
-    b = dataclasses.replace(a, extra={"intake": "grpc", "uuid": "x"})
-    assert alert_id(a) == alert_id(b) and len(alert_id(a)) == 32
-    assert alert_id(a) != alert_id(cloud(2))
-    assert alert_id(a) != alert_id(dataclasses.replace(a, hostname="other"))
-    assert alert_id(a) != alert_id(dataclasses.replace(a, output_fields={**a.output_fields, "ct.region": "eu"}))
 
 
 def test_route_conditions() -> None:
