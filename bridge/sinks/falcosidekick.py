@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.model import Alert
-from bridge.sinks._base import SINKS, Common, Sink
-from bridge.sinks._encoding import dumps
-from bridge.sinks._http import HttpClient, HttpOptions, check_url
+from bridge.sinks._base import SINKS, Common
+from bridge.sinks._http import HttpOptions
+from bridge.sinks._json_post import JsonPost
 
 FALCO_KEYS = ("hostname", "output", "output_fields", "priority", "rule", "source", "tags", "time")
 
@@ -21,9 +21,8 @@ class FalcosidekickConfig(HttpOptions):
 
 
 @SINKS.register("falcosidekick")
-class Falcosidekick(Sink):
+class Falcosidekick(JsonPost):
     Config = FalcosidekickConfig
-    batch_limit = 1  # one message per alert
     summary = ("A falcosidekick, for teams that keep their sidekick outputs: the body is Falco's own JSON "
                "alert (the keys of http_output), so sidekick handles it as if Falco sent it, now with "
                "our queue and retries in front.")
@@ -37,17 +36,11 @@ destinations:
 
     def __init__(self, name: str, config: FalcosidekickConfig, common: Common) -> None:
         super().__init__(name, config, common)
-        check_url(config.url, config, f"destination {name}.url")
-        self.http = HttpClient(config, f"destination {name}")
 
     def build(self, alerts: Sequence[Alert]) -> dict[str, Any]:
         (a,) = alerts
         d = a.to_dict()
         return {k: d[k] for k in FALCO_KEYS}
 
-    def send(self, alerts: Sequence[Alert]) -> None:
-        self.http.post(self.config.url, dumps(self.build(alerts)),
-                       {"Content-Type": "application/json", "User-Agent": "falcosecurity/falco", **self.config.headers})
-
-    def close(self) -> None:
-        self.http.close()
+    def headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json", "User-Agent": "falcosecurity/falco", **self.config.headers}

@@ -8,9 +8,9 @@ from typing import Any
 
 from bridge.model import Alert
 from bridge.route.ident import alert_id
-from bridge.sinks._base import SINKS, Common, Sink, secret
-from bridge.sinks._encoding import dumps
-from bridge.sinks._http import HttpClient, HttpOptions, check_url
+from bridge.sinks._base import SINKS, Common, secret
+from bridge.sinks._http import HttpOptions
+from bridge.sinks._json_post import JsonPost
 
 PRIORITY = {"Emergency": "P1", "Alert": "P1", "Critical": "P1", "Error": "P2", "Warning": "P3",
             "Notice": "P4", "Informational": "P5", "Debug": "P5"}
@@ -26,9 +26,8 @@ class OpsgenieConfig(HttpOptions):
 
 
 @SINKS.register("opsgenie")
-class Opsgenie(Sink):
+class Opsgenie(JsonPost):
     Config = OpsgenieConfig
-    batch_limit = 1  # one message per alert
     summary = "Opsgenie Alert API; alias is the alert id, so a resend does not open a second alert."
     example = """\
 destinations:
@@ -41,8 +40,6 @@ destinations:
     def __init__(self, name: str, config: OpsgenieConfig, common: Common) -> None:
         super().__init__(name, config, common)
         self.key = secret(config.api_key, f"destination {name}.api_key")
-        check_url(config.url, config, f"destination {name}.url")
-        self.http = HttpClient(config, f"destination {name}")
 
     def build(self, alerts: Sequence[Alert]) -> dict[str, Any]:
         (a,) = alerts
@@ -61,9 +58,5 @@ destinations:
             body["responders"] = self.config.responders
         return body
 
-    def send(self, alerts: Sequence[Alert]) -> None:
-        self.http.post(self.config.url, dumps(self.build(alerts)),
-                       {"Content-Type": "application/json", "Authorization": f"GenieKey {self.key}"})
-
-    def close(self) -> None:
-        self.http.close()
+    def headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json", "Authorization": f"GenieKey {self.key}"}

@@ -8,9 +8,10 @@ from typing import Any
 
 from bridge.model import Alert
 from bridge.route.ident import alert_id
-from bridge.sinks._base import SINKS, Common, Sink, secret
-from bridge.sinks._encoding import dumps, iso_ms
-from bridge.sinks._http import HttpClient, HttpOptions, check_url
+from bridge.sinks._base import SINKS, Common, secret
+from bridge.sinks._encoding import iso_ms
+from bridge.sinks._http import HttpOptions
+from bridge.sinks._json_post import JsonPost
 
 SEVERITY = {"Emergency": "critical", "Alert": "critical", "Critical": "critical", "Error": "error",
             "Warning": "warning", "Notice": "info", "Informational": "info", "Debug": "info"}
@@ -23,9 +24,8 @@ class PagerDutyConfig(HttpOptions):
 
 
 @SINKS.register("pagerduty")
-class PagerDuty(Sink):
+class PagerDuty(JsonPost):
     Config = PagerDutyConfig
-    batch_limit = 1  # one message per alert
     summary = "PagerDuty Events API v2 trigger events; the alert id is the dedup_key, so a resend is idempotent."
     example = """\
 destinations:
@@ -39,8 +39,6 @@ routes:
     def __init__(self, name: str, config: PagerDutyConfig, common: Common) -> None:
         super().__init__(name, config, common)
         self.key = secret(config.routing_key, f"destination {name}.routing_key")
-        check_url(config.url, config, f"destination {name}.url")
-        self.http = HttpClient(config, f"destination {name}")
 
     def build(self, alerts: Sequence[Alert]) -> dict[str, Any]:
         (a,) = alerts
@@ -59,9 +57,3 @@ routes:
             payload["timestamp"] = when
         return {"routing_key": self.key, "event_action": "trigger", "dedup_key": alert_id(a),
                 "payload": payload}
-
-    def send(self, alerts: Sequence[Alert]) -> None:
-        self.http.post(self.config.url, dumps(self.build(alerts)), {"Content-Type": "application/json"})
-
-    def close(self) -> None:
-        self.http.close()

@@ -8,9 +8,9 @@ from typing import Any
 
 from bridge.model import Alert
 from bridge.route.escape import slack as esc
-from bridge.sinks._base import SINKS, Common, Sink, secret
-from bridge.sinks._encoding import dumps
-from bridge.sinks._http import HttpClient, HttpOptions, check_url
+from bridge.sinks._base import SINKS, Common
+from bridge.sinks._http import HttpOptions
+from bridge.sinks._json_post import JsonPost
 
 EMOJI = {"Emergency": ":rotating_light:", "Alert": ":rotating_light:", "Critical": ":red_circle:",
          "Error": ":large_orange_circle:", "Warning": ":large_yellow_circle:", "Notice": ":large_blue_circle:",
@@ -31,10 +31,9 @@ class SlackConfig(HttpOptions):
 
 
 @SINKS.register("slack")
-class Slack(Sink):
+class Slack(JsonPost):
     Config = SlackConfig
     markup = "slack"
-    batch_limit = 1  # one message per alert
     summary = "Slack incoming webhook, one Block Kit message per alert, text escaped for mrkdwn."
     example = """\
 destinations:
@@ -45,10 +44,7 @@ destinations:
 """
 
     def __init__(self, name: str, config: SlackConfig, common: Common) -> None:
-        super().__init__(name, config, common)
-        self.url = secret(config.webhook_url, f"destination {name}.webhook_url")
-        check_url(self.url, config, f"destination {name}.webhook_url")
-        self.http = HttpClient(config, f"destination {name}")
+        super().__init__(name, config, common, "webhook_url")
 
     def build(self, alerts: Sequence[Alert]) -> dict[str, Any]:
         (a,) = alerts
@@ -75,9 +71,3 @@ destinations:
         if self.config.icon_emoji:
             msg["icon_emoji"] = self.config.icon_emoji
         return msg
-
-    def send(self, alerts: Sequence[Alert]) -> None:
-        self.http.post(self.url, dumps(self.build(alerts)), {"Content-Type": "application/json"})
-
-    def close(self) -> None:
-        self.http.close()

@@ -9,9 +9,9 @@ from typing import Any
 from bridge.model import Alert
 from bridge.route.escape import markdown as esc
 from bridge.route.template import field_value
-from bridge.sinks._base import SINKS, Common, Sink, secret
-from bridge.sinks._encoding import dumps
-from bridge.sinks._http import HttpClient, HttpOptions, check_url
+from bridge.sinks._base import SINKS, Common
+from bridge.sinks._http import HttpOptions
+from bridge.sinks._json_post import JsonPost
 
 COLOR = {"Emergency": "Attention", "Alert": "Attention", "Critical": "Attention", "Error": "Attention",
          "Warning": "Warning", "Notice": "Accent"}
@@ -25,10 +25,9 @@ class TeamsConfig(HttpOptions):
 
 
 @SINKS.register("teams")
-class Teams(Sink):
+class Teams(JsonPost):
     Config = TeamsConfig
     markup = "markdown"  # TextBlock renders a Markdown subset: values are backslash-escaped
-    batch_limit = 1  # one message per alert
     summary = "Microsoft Teams workflow webhook, one Adaptive Card per alert."
     example = """\
 destinations:
@@ -38,10 +37,7 @@ destinations:
 """
 
     def __init__(self, name: str, config: TeamsConfig, common: Common) -> None:
-        super().__init__(name, config, common)
-        self.url = secret(config.webhook_url, f"destination {name}.webhook_url")
-        check_url(self.url, config, f"destination {name}.webhook_url")
-        self.http = HttpClient(config, f"destination {name}")
+        super().__init__(name, config, common, "webhook_url")
 
     def build(self, alerts: Sequence[Alert]) -> dict[str, Any]:
         (a,) = alerts
@@ -62,9 +58,3 @@ destinations:
                                  "text": esc("tags: " + ", ".join(a.tags))})
         return {"type": "message", "attachments": [
             {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}]}
-
-    def send(self, alerts: Sequence[Alert]) -> None:
-        self.http.post(self.url, dumps(self.build(alerts)), {"Content-Type": "application/json"})
-
-    def close(self) -> None:
-        self.http.close()
