@@ -4,8 +4,6 @@ noise budget, and the coverage claims, which come from those same cases."""
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -26,22 +24,6 @@ CASES = REPO / "rules" / "tests"
 def all_cases() -> list:  # type: ignore[type-arg]
     files = [f for f in sorted(CASES.glob("*.yaml")) if f.name != "identities.yaml"]
     return load_cases(files, load_identities(CASES / "identities.yaml"))
-
-
-@pytest.fixture(scope="module")
-def plugin_path() -> str:
-    path = os.environ.get("CTBRIDGE_PLUGIN") or str(REPO / "build" / "plugin" / "libctbridge.so")
-    if not Path(path).is_file():
-        pytest.skip(f"plugin library {path} is not built (run `make plugin` or set CTBRIDGE_PLUGIN)")
-    return path
-
-
-@pytest.fixture(scope="module")
-def falco(plugin_path: str) -> FalcoTarget:
-    binary = os.environ.get("FALCO_BINARY") or shutil.which("falco")
-    if not binary or not shutil.which(binary):
-        pytest.skip("no Falco: set FALCO_BINARY or put `falco` on PATH (rule tests run in a real Falco)")
-    return FalcoTarget(kind="binary", binary=shutil.which(binary))
 
 
 def test_every_case_passes_and_every_rule_has_both_kinds(falco: FalcoTarget, plugin_path: str, tmp_path: Path) -> None:
