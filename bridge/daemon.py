@@ -24,6 +24,7 @@ from typing import Any
 from bridge.app import Collector, ReplayReport, start_intake, wait_quiet
 from bridge.config import from_dict
 from bridge.deliver.checkpoints import Checkpoints
+from bridge.deliver.journal import Journal
 from bridge.deliver.socket_client import PluginClient
 from bridge.errors import BridgeError, InputError
 from bridge.model import Alert, BadItem, Record
@@ -107,20 +108,31 @@ class _Marks:
     def __init__(self, checkpoints: Checkpoints, report: DaemonReport) -> None:
         self._cp = checkpoints
         self._report = report
+        self.journal = Journal(checkpoints)
         self.sent = 0
         self.acked = 0
         # (records sent when the mark was made, work, items of the work handled, eventID hash, kind)
         self._marks: deque[tuple[int, Work, int, int, int]] = deque()
 
     def record(self, work: Work, done: int, h: int) -> None:
+        """Made before the record goes to the client: sending it may seal its batch."""
         self.sent += 1
         self._marks.append((self.sent, work, done, h, _RECORD))
+        self.journal.note(self.sent, work.key if work.checkpointed else "", done, False, h)
+
+    def unrecord(self) -> None:
+        """The client refused the record just marked (InputError): it joined no batch."""
+        self._marks.pop()
+        self.journal.unnote()
+        self.sent -= 1
 
     def skipped(self, work: Work, done: int) -> None:
         self._marks.append((self.sent, work, done, 0, _SKIPPED))
+        self.journal.note(self.sent, work.key if work.checkpointed else "", done, False, 0)
 
     def finished(self, work: Work, done: int) -> None:
         self._marks.append((self.sent, work, done, 0, _FINISHED))
+        self.journal.note(self.sent, work.key if work.checkpointed else "", done, True, 0)
         if self.sent <= self.acked:  # nothing of it is waiting for the plugin (all repeats or bad)
             self.on_ack(self.acked)
 
@@ -148,6 +160,7 @@ class _Marks:
                 self._cp.advance(key, done, complete)
             if hashes:
                 self._cp.add_seen(hashes, now)
+            self.journal.acked(acked)
         for source, n in acked_by_source.items():
             m.RECORDS_ACKED.labels(source=source).inc(n)
             self._report.acked += n
@@ -183,8 +196,6 @@ class Daemon:
             ctx = SourceContext(checkpoints=checkpoints, quarantine=quarantine, stop=self.stop)
             sources = build_sources(cfg.sources, ctx)
             window = cfg.dedup.window_seconds
-            dedup = WindowDedup(cfg.dedup.max_entries)
-            dedup.preload(checkpoints.seen_since(time.time() - window, cfg.dedup.max_entries))
             if cfg.ops.listen:
                 host, _, port = cfg.ops.listen.rpartition(":")
                 ops = OpsServer(host or "0.0.0.0", int(port), self.readiness).start()
@@ -202,9 +213,16 @@ class Daemon:
             timeout = cfg.falco.connect_timeout or threading.TIMEOUT_MAX / 2
             client = stack.enter_context(PluginClient(cfg.falco.socket, connect_timeout=timeout,
                                                       window=cfg.falco.window, on_ack=marks.on_ack,
+                                                      on_seal=marks.journal.on_seal,
                                                       batch_events=cfg.falco.batch_events))
             self._client = client
             client.connect()
+            # What a killed predecessor sent that this plugin holds counts as ACKed; only then are
+            # the dedup window and positions read, and the sources started.
+            assert client.instance_id is not None
+            marks.journal.recover(client.instance_id, client.welcome_last_seq)
+            dedup = WindowDedup(cfg.dedup.max_entries)
+            dedup.preload(checkpoints.seen_since(time.time() - window, cfg.dedup.max_entries))
             feed = _Feed(self.stop, max(2, cfg.readers * 2))
             ready: queue.Queue[_Reading | object] = queue.Queue(max(2, cfg.readers * 2))
             threads = [threading.Thread(target=self._source_loop, args=(s, feed), name=f"source-{s.name}",
@@ -312,16 +330,17 @@ class Daemon:
                     continue
                 if self.enricher is not None:
                     item = self.enricher.process(item)
+                marks.record(work, done, h)
                 try:
                     client.send(item)
                 except InputError as e:
+                    marks.unrecord()
                     bad += 1
                     dedup.forget(h)
                     quarantine.put(BadItem(item.origin, str(e), item.raw))
                     marks.skipped(work, done)
                     continue
                 delivered += 1
-                marks.record(work, done, h)
         marks.finished(work, max(done, start))
         _count(source, read, delivered, dups, bad)
         self.report.records += delivered

@@ -2,7 +2,8 @@
 
 New files are read once they have stopped changing, their records streamed to the plugin, and
 each file's progress is committed to SQLite only when the plugin has ACKed the records (Falco took
-them), so a restart neither loses nor repeats records. Alerts come back through the intake and
+them), so a restart neither loses nor repeats records; after a SIGKILL, the journal
+(bridge/deliver/journal.py) commits what the still-running plugin had received. Alerts come back through the intake and
 are emitted as they arrive.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from bridge.app import Collector, ReplayReport, start_intake, wait_quiet
 from bridge.deliver.checkpoints import Checkpoints
+from bridge.deliver.journal import Journal
 from bridge.deliver.socket_client import PluginClient
 from bridge.errors import ConfigError, InputError
 from bridge.intake.tls import GrpcTls, TlsConfig
@@ -55,20 +57,31 @@ class _Progress:
 
     def __init__(self, checkpoints: Checkpoints) -> None:
         self._cp = checkpoints
+        self.journal = Journal(checkpoints)  # positions of batches sealed but not yet ACKed
         self._sent = 0  # records sent so far (the client counts ACKs in the same order)
         # (records sent when this mark was made, file, items handled, file complete)
         self._marks: deque[tuple[int, str, int, bool]] = deque()
 
     def sent(self, name: str, done: int) -> None:
+        """Made before the record goes to the client: sending it may seal its batch."""
         self._sent += 1
         self._marks.append((self._sent, name, done, False))
+        self.journal.note(self._sent, name, done, False, 0)
+
+    def unsent(self) -> None:
+        """The client refused the record just marked (InputError): it joined no batch."""
+        self._marks.pop()
+        self.journal.unnote()
+        self._sent -= 1
 
     def skipped(self, name: str, done: int) -> None:
         # A quarantined or duplicate item is handled once everything sent before it is ACKed.
         self._marks.append((self._sent, name, done, False))
+        self.journal.note(self._sent, name, done, False, 0)
 
     def finished(self, name: str, done: int) -> None:
         self._marks.append((self._sent, name, done, True))
+        self.journal.note(self._sent, name, done, True, 0)
 
     def settle(self) -> None:
         """Everything sent is ACKed (after wait_acked): commit every mark, skipped-only files too."""
@@ -79,8 +92,10 @@ class _Progress:
         while self._marks and self._marks[0][0] <= acked:
             _, name, done, complete = self._marks.popleft()
             last[name] = (done, complete)
-        for name, (done, complete) in last.items():
-            self._cp.advance(name, done, complete)
+        with self._cp.transaction():
+            for name, (done, complete) in last.items():
+                self._cp.advance(name, done, complete)
+            self.journal.acked(acked)
 
 
 def _scan(roots: Sequence[Path], settle: float, complete: set[str]) -> Iterator[Path]:
@@ -117,8 +132,11 @@ def follow(opts: FollowOptions, emit: Callable[[Alert], None], stop: threading.E
                                 http_tls=opts.http_tls, grpc_tls=opts.grpc_tls)
         progress = _Progress(checkpoints)
         client = stack.enter_context(
-            PluginClient(opts.falco_socket, connect_timeout=opts.timeout, on_ack=progress.on_ack))
+            PluginClient(opts.falco_socket, connect_timeout=opts.timeout, on_ack=progress.on_ack,
+                         on_seal=progress.journal.on_seal))
         client.connect()
+        assert client.instance_id is not None
+        progress.journal.recover(client.instance_id, client.welcome_last_seq)  # before any position is read
         dedup = Dedup()
         while not stop.is_set():
             for path in _scan(roots, opts.settle, checkpoints.complete_names()):
@@ -161,12 +179,13 @@ def _send_file(path: Path, client: PluginClient, checkpoints: Checkpoints, progr
             report.duplicates += 1
             progress.skipped(name, done)
             continue
+        progress.sent(name, done)
         try:
             client.send(item)
         except InputError as e:
+            progress.unsent()
             quarantine.put(BadItem(item.origin, str(e), item.raw))
             progress.skipped(name, done)
             continue
         report.records += 1
-        progress.sent(name, done)
     progress.finished(name, max(done, start))

@@ -27,6 +27,13 @@ CREATE TABLE IF NOT EXISTS seen_ids (  -- eventIDs in Falco, for dedup across re
     at   REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS seen_ids_at ON seen_ids (at);
+CREATE TABLE IF NOT EXISTS journal (  -- sealed batches not yet ACKed (bridge/deliver/journal.py)
+    sealed    INTEGER PRIMARY KEY,  -- records sealed by this run when the batch was (its last one)
+    seq       INTEGER NOT NULL,
+    instance  TEXT NOT NULL,        -- the plugin instance the seq was given for (u64, decimal)
+    hashes    BLOB NOT NULL,        -- eventID hashes of its records, 8 bytes each
+    positions TEXT NOT NULL         -- JSON {input name: [items handled, complete]} at its end
+);
 """
 
 
@@ -113,6 +120,29 @@ class Checkpoints:
             self._db.execute("DELETE FROM seen_ids WHERE at < ?", (before,))
             self._db.execute("DELETE FROM seen_ids WHERE h IN (SELECT h FROM seen_ids ORDER BY at DESC "
                              "LIMIT -1 OFFSET ?)", (keep,))
+
+    def journal_put(self, sealed: int, seq: int, instance: int, hashes: bytes, positions: str) -> None:
+        with self._guard():
+            self._db.execute("INSERT OR REPLACE INTO journal VALUES (?, ?, ?, ?, ?)",
+                             (sealed, seq, str(instance), hashes, positions))
+
+    def journal_renumber(self, sealed: int, seq: int, instance: int) -> None:
+        with self._guard():
+            self._db.execute("UPDATE journal SET seq = ?, instance = ? WHERE sealed = ?", (seq, str(instance), sealed))
+
+    def journal_clear(self, up_to: int | None = None) -> None:
+        """Drops the rows of batches sealed up to `up_to` records (all rows without it)."""
+        with self._guard():
+            if up_to is None:
+                self._db.execute("DELETE FROM journal")
+            else:
+                self._db.execute("DELETE FROM journal WHERE sealed <= ?", (up_to,))
+
+    def journal_rows(self) -> list[tuple[int, int, bytes, str]]:
+        """(seq, instance, hashes, positions) of every journalled batch, in sealing order."""
+        with self._guard():
+            rows = self._db.execute("SELECT seq, instance, hashes, positions FROM journal ORDER BY sealed").fetchall()
+        return [(int(r[0]), int(r[1]), bytes(r[2]), str(r[3])) for r in rows]
 
     def complete_names(self) -> set[str]:
         with self._guard():

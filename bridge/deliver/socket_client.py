@@ -38,6 +38,7 @@ class _Pending:
     seq: int
     frame: bytearray
     count: int
+    sealed: int  # records sealed so far, this batch's included (the on_seal key)
 
 
 class _Connection:
@@ -68,6 +69,12 @@ class PluginClient:
     on_ack(n) is called with the total number of records the plugin has acknowledged so far
     (in send order), always from the thread calling send/flush/finish/poll_acks, never from
     the reader thread; so a caller may commit checkpoints from it (e.g. SQLite).
+
+    on_seal(seq, instance_id, sealed) is called from the same threads when a batch gets its seq,
+    before any of its bytes are sent: `sealed` is the number of records sealed so far, the
+    batch's last included. It is called again (same `sealed`) when a new plugin instance makes
+    a pending batch be sent under a new seq. A caller journals it (bridge.deliver.journal) so
+    that after a crash WELCOME's last_seq tells which records the plugin already holds.
     """
 
     def __init__(
@@ -80,6 +87,7 @@ class PluginClient:
         connect_timeout: float = 30.0,
         name: str = "ctbridge",
         on_ack: Callable[[int], None] | None = None,
+        on_seal: Callable[[int, int, int], None] | None = None,
     ) -> None:
         if window < 1:
             raise ConfigError(f"deliver window must be >= 1, got {window}")
@@ -94,14 +102,17 @@ class PluginClient:
         self.connect_timeout = connect_timeout
         self.name = name
         self.on_ack = on_ack
+        self.on_seal = on_seal
         self.stats = ClientStats()
         self.instance_id: int | None = None  # from the last WELCOME
+        self.welcome_last_seq = 0  # from the last WELCOME: the highest batch the plugin holds
         self._max_events = batch_events
         self._max_record = _MAX_RECORD_IN_FRAME
         self._next_seq = 1
         self._builder = p.BatchBuilder()
         self._pending: deque[_Pending] = deque()  # sent, not yet acknowledged; guarded by _cond
         self._acked_records = 0  # guarded by _cond
+        self._sealed_records = 0
         self._reported_records = 0
         self._cond = threading.Condition()
         self._conn: _Connection | None = None
@@ -320,6 +331,7 @@ class PluginClient:
         """Takes a fresh connection into use and resends what the plugin lacks."""
         same_instance = self.instance_id == w.instance_id
         self.instance_id = w.instance_id
+        self.welcome_last_seq = w.last_seq
         if w.max_batch_events:
             self._max_events = min(self.batch_events, w.max_batch_events)
         if w.max_record_bytes:
@@ -336,6 +348,9 @@ class PluginClient:
             last = self._pending[-1].seq if self._pending else 0
             self._next_seq = max(self._next_seq, w.last_seq + 1, last + 1)
             self._conn = conn
+        if not same_instance and self.on_seal is not None:
+            for b in resend:  # journalled for the old instance: the new one is what counts now
+                self.on_seal(b.seq, w.instance_id, b.sealed)
         conn.thread = threading.Thread(target=self._read_loop, args=(conn,), name="ctbridge-acks", daemon=True)
         conn.thread.start()
         for b in resend:
@@ -365,12 +380,17 @@ class PluginClient:
                 while conn is not None and not conn.dead and len(self._pending) >= self.window:
                     self._cond.wait()
                 if conn is not None and not conn.dead:
-                    batch = _Pending(self._next_seq, frame, count)
+                    batch = _Pending(self._next_seq, frame, count, self._sealed_records + count)
                     p.set_batch_seq(frame, batch.seq)
                     self._next_seq += 1
                     self._pending.append(batch)
+                    self._sealed_records += count
+                    instance = self.instance_id
                     break
             self._reconnect()
+        if self.on_seal is not None:
+            assert instance is not None  # set by the WELCOME of the connection it joined
+            self.on_seal(batch.seq, instance, batch.sealed)
         self.stats.batches_sent += 1
         self.stats.records_sent += count
         if not self._send_raw_once(frame):

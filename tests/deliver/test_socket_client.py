@@ -370,3 +370,29 @@ def test_context_manager_closes(plugin: StandInPlugin, sock_path: str) -> None:
     with pytest.raises(DeliveryError, match="closed"):
         client.connect()
     assert os.path.exists(sock_path)
+
+
+def test_on_seal_comes_before_the_bytes_and_again_for_a_new_instance(plugin: StandInPlugin, sock_path: str) -> None:
+    seals: list[tuple[int, int, int, bool]] = []  # (seq, instance, records sealed, plugin had it already)
+
+    def on_seal(seq: int, instance: int, sealed: int) -> None:
+        with plugin._lock:
+            seals.append((seq, instance, sealed, seq in plugin.seqs_seen))
+
+    client = PluginClient(sock_path, batch_events=10, window=8, on_seal=on_seal)
+    for i in range(25):
+        client.send(rec(i))
+    client.wait_acked(5)
+    assert seals == [(1, 1, 10, False), (2, 1, 20, False), (3, 1, 25, False)]
+    plugin.hold_acks.set()
+    for i in range(25, 45):
+        client.send(rec(i))
+    deadline = time.monotonic() + 5
+    while len(plugin.records) < 45 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    plugin.restart()  # batches 4 and 5 lost with the old instance: journalled again for the new one
+    plugin.hold_acks.clear()
+    client.wait_acked(5)
+    assert seals[3:5] == [(4, 1, 35, False), (5, 1, 45, False)]
+    assert [s[:3] for s in seals[5:]] == [(4, 2, 35), (5, 2, 45)]
+    client.finish(timeout=10)
