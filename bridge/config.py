@@ -42,6 +42,8 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"config file {p}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {p}: not UTF-8 text (byte {e.start}: {e.reason})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:

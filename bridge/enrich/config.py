@@ -120,9 +120,11 @@ def load_config(path: str | Path | None = None) -> EnrichConfig:
     """The config in `path`, or the bundled defaults (bridge/enrich/defaults.py)."""
     p = Path(path) if path else Path("<bundled defaults>")
     try:
-        data = yaml.safe_load(p.read_text() if path else DEFAULT_YAML)
+        data = yaml.safe_load(p.read_text(encoding="utf-8") if path else DEFAULT_YAML)
     except OSError as exc:
         raise ConfigError(f"enrichment config {p}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"enrichment config {p}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"enrichment config {p}: invalid YAML: {exc}") from exc
     try:

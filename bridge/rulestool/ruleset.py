@@ -43,9 +43,11 @@ class RuleSet:
         by_name: dict[str, Rule] = {}
         for path in files:
             try:
-                data = yaml.safe_load(path.read_text())
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
             except yaml.YAMLError as exc:
                 raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
             if data is None:
                 continue
             if not isinstance(data, list):

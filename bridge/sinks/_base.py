@@ -58,6 +58,8 @@ def secret(value: str, where: str) -> str:
             return Path(value[5:]).read_text(encoding="utf-8").strip()
         except OSError as e:
             raise ConfigError(f"{where}: cannot read {value[5:]!r}: {e.strerror or e}") from None
+        except UnicodeDecodeError:  # the bytes are the secret: say where, never what
+            raise ConfigError(f"{where}: {value[5:]!r} is not UTF-8 text") from None
     return value
 
 
