@@ -26,7 +26,7 @@ from pathlib import Path
 from bridge.errors import InputError
 from bridge.model import BadItem, Record
 from bridge.normalize.dedup import stable_hash
-from bridge.normalize.logfile import DEFAULT_MAX_RECORD_BYTES, parse_rfc3339_ns
+from bridge.normalize.logfile import DEFAULT_MAX_RECORD_BYTES, in_range, parse_rfc3339_ns
 from bridge.normalize.stream import _FIRST, _HEAD, _SEP, records_from_chunks
 from bridge.sources.local import wanted
 
@@ -195,7 +195,7 @@ def fast_pack(name: str, data: bytes, max_record_bytes: int) -> Packed | None:
         if j < 0 or q < 0 or find(b"\\", i, j) >= 0 or find(b"\\", k, q) >= 0:  # an escape
             return None
         ts_ns = parse_rfc3339_ns(data[i:j].decode("ascii", "replace"))
-        if ts_ns is None or ts_ns < 0:
+        if ts_ns is None or not in_range(ts_ns):
             return None
         buf += entry(ts_ns, b - a)
         buf += mv[a:b]

@@ -42,6 +42,7 @@ _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9})\d*)?(?:[Zz]|([+-])(\d{2}):(\d{2}))"
 )
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
+TS_NS_MAX = 2**64 - 1
 
 
 def records_from_blob(
@@ -128,10 +129,25 @@ def _to_record(value: Any, origin: str, where: str, max_record_bytes: int) -> Re
         problem = "has no eventTime" if event_time is None else f"eventTime is {describe(event_time)}, not a string"
         return BadItem(origin, f"{where}: {problem}", raw)
     ts_ns = parse_rfc3339_ns(event_time)
-    if ts_ns is None:
-        return BadItem(origin, f"{where}: eventTime {event_time[:64]!r} is not an RFC 3339 timestamp", raw)
+    bad_time = time_problem(event_time, ts_ns)
+    if bad_time or ts_ns is None:
+        return BadItem(origin, f"{where}: {bad_time}", raw)
     event_id = value.get("eventID")
     return Record(raw=raw, ts_ns=ts_ns, origin=origin, event_id=event_id if isinstance(event_id, str) and event_id else None)
+
+
+def in_range(ts_ns: int) -> bool:
+    """Whether Falco can hold the time: event timestamps are unsigned 64-bit ns (1970..2554)."""
+    return 0 <= ts_ns <= TS_NS_MAX
+
+
+def time_problem(event_time: str, ts_ns: int | None) -> str | None:
+    """Why eventTime cannot be a record's timestamp, or None."""
+    if ts_ns is None:
+        return f"eventTime {event_time[:64]!r} is not an RFC 3339 timestamp"
+    if not in_range(ts_ns):
+        return f"eventTime {event_time[:64]!r} is outside 1970..2554, the range of Falco's event timestamps"
+    return None
 
 
 @functools.lru_cache(maxsize=65536)  # records in one file share a handful of distinct times

@@ -25,8 +25,10 @@ from bridge.normalize.logfile import (
     DEFAULT_MAX_BLOB_BYTES,
     DEFAULT_MAX_RECORD_BYTES,
     _parse,
+    in_range,
     parse_rfc3339_ns,
     records_from_blob,
+    time_problem,
 )
 
 CHUNK = 1 << 20
@@ -204,7 +206,7 @@ def _quick(piece: bytes, origin: str) -> Record | None:
     if t is None:
         return None
     ts_ns = parse_rfc3339_ns(t.group(1).decode("ascii", "replace"))
-    if ts_ns is None:
+    if ts_ns is None or not in_range(ts_ns):
         return None
     at = piece.rfind(b'"eventID"')
     event_id = None
@@ -248,8 +250,9 @@ def _piece(name: str, index: int, piece: bytes, max_record_bytes: int,
         problem = "has no eventTime" if event_time is None else "eventTime is not a string"
         return BadItem(origin, f"{where}: {problem}", piece), b""
     ts_ns = parse_rfc3339_ns(event_time)
-    if ts_ns is None:
-        return BadItem(origin, f"{where}: eventTime {event_time[:64]!r} is not an RFC 3339 timestamp", piece), b""
+    bad_time = time_problem(event_time, ts_ns)
+    if bad_time or ts_ns is None:
+        return BadItem(origin, f"{where}: {bad_time}", piece), b""
     event_id = value.get("eventID")
     return Record(piece, ts_ns, origin, event_id if isinstance(event_id, str) and event_id else None), b""
 
