@@ -37,6 +37,12 @@ class Unknown:
     reason: str
 
 
+def _get(v: dict[str, Any], outer: str, inner: str) -> Any:
+    """v[outer][inner], or None when v[outer] is not an object (a hostile or broken body)."""
+    o = v.get(outer)
+    return o.get(inner) if isinstance(o, dict) else None
+
+
 def _s3_notification(v: dict[str, Any]) -> Notice | None:
     recs = v.get("Records")
     if not isinstance(recs, list) or not recs:
@@ -46,8 +52,7 @@ def _s3_notification(v: dict[str, Any]) -> Notice | None:
         s3 = r.get("s3") if isinstance(r, dict) else None
         if not isinstance(s3, dict):
             return None
-        bucket = (s3.get("bucket") or {}).get("name")
-        key = (s3.get("object") or {}).get("key")
+        bucket, key = _get(s3, "bucket", "name"), _get(s3, "object", "key")
         if not isinstance(bucket, str) or not isinstance(key, str):
             return None
         if isinstance(r.get("eventName"), str) and not r["eventName"].startswith("ObjectCreated"):
@@ -71,8 +76,7 @@ def _eventbridge_s3(v: dict[str, Any]) -> Notice | None:
     d = v.get("detail")
     if v.get("source") != "aws.s3" or v.get("detail-type") != "Object Created" or not isinstance(d, dict):
         return None
-    bucket = (d.get("bucket") or {}).get("name")
-    key = (d.get("object") or {}).get("key")
+    bucket, key = _get(d, "bucket", "name"), _get(d, "object", "key")
     if not isinstance(bucket, str) or not isinstance(key, str):
         return None
     return Notice("eventbridge s3 object created", files=[(bucket, key)])
