@@ -168,9 +168,10 @@ def from_dict(cls: type[T], data: Any, path: str) -> T:
     assert dataclasses.is_dataclass(cls)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(data) - set(fields), key=repr)  # YAML keys may be null, numbers, lists...
     if unknown:
-        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(fields))})")
+        where = _where(path) if path else "top level"
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(fields))})")
     kwargs: dict[str, Any] = {}
     for name, f in fields.items():
         sub = f"{path}.{name}" if path else name

@@ -71,7 +71,7 @@ def _match(d: Any, where: str) -> Match:
         raise ConfigError(f"{where}: expected a mapping with 'events'")
     unknown = set(d) - {"events", "errors", "present", "error_codes", "equals"}
     if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)} "
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown, key=repr)} "
                           "(valid: events, errors, present, error_codes, equals)")
     errors = str(d.get("errors", "any"))
     if errors not in ("any", "only", "none"):
