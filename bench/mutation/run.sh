@@ -6,6 +6,11 @@
 #   MUTATION_TARGETS="bridge/normalize/dedup.py ..."  which modules (default: the list below)
 #   MUTATION_TESTS_EXTRA=0                              run without tests/regressions, tests/property
 #                                                       (the score "before" those were written)
+#   MUTATION_KILLERS=0                                  leave out the tests written to kill survivors
+#                                                       (tests/*/test_*_mutants.py)
+#   MUTATION_KEEP=1                                     keep build/mutation's copy and its mutmut cache:
+#                                                       refresh tests/ only, so mutmut retests just the
+#                                                       mutants not yet killed (the score "after")
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -19,30 +24,62 @@ declare -A TESTS=(
   [bridge/normalize/envelopes.py]="tests/normalize/test_envelopes.py tests/normalize/test_logfile.py"
   [bridge/normalize/logfile.py]="tests/normalize/test_logfile.py"
   [bridge/intake/http.py]="tests/intake/test_http.py"
+  [bridge/normalize/notifications.py]="tests/sources/test_sqs.py"
+  [bridge/normalize/stream.py]="tests/normalize/test_stream.py tests/deliver/test_packed.py"
+  [bridge/normalize/quarantine.py]="tests/normalize/test_quarantine.py tests/deliver/test_packed.py"
+  [bridge/intake/grpc.py]="tests/intake/test_grpc.py"
+  [bridge/intake/tls.py]="tests/intake/test_grpc.py tests/cli/test_intake_tls.py"
+  [bridge/deliver/packed.py]="tests/deliver/test_packed.py"
+  [bridge/deliver/socket_client.py]="tests/deliver/test_socket_client.py"
 )
 declare -A EXTRA=(
-  [bridge/normalize/dedup.py]="tests/regressions"
+  [bridge/normalize/dedup.py]="tests/regressions/test_replay_dedup_quarantine.py"
   [bridge/follow.py]="tests/regressions tests/faults/test_pipeline_faults.py"
   [bridge/deliver/checkpoints.py]="tests/regressions tests/faults/test_pipeline_faults.py"
   [bridge/deliver/protocol.py]="tests/property/test_protocol_props.py"
   [bridge/normalize/envelopes.py]="tests/property/test_logfile_props.py"
   [bridge/normalize/logfile.py]="tests/property/test_logfile_props.py"
   [bridge/intake/http.py]="tests/property/test_config_intake_props.py"
+  [bridge/deliver/socket_client.py]="tests/property/test_protocol_props.py"
 )
-targets=${MUTATION_TARGETS:-"bridge/normalize/dedup.py bridge/follow.py bridge/deliver/checkpoints.py bridge/deliver/protocol.py bridge/normalize/envelopes.py"}
+# Tests written to kill a module's survivors: part of the "after" run only.
+declare -A MUTANTS=(
+  [bridge/normalize/dedup.py]="tests/normalize/test_dedup_mutants.py"
+  [bridge/normalize/notifications.py]="tests/normalize/test_notifications_mutants.py"
+  [bridge/normalize/envelopes.py]="tests/normalize/test_envelopes_mutants.py"
+  [bridge/normalize/stream.py]="tests/normalize/test_stream_mutants.py"
+  [bridge/normalize/logfile.py]="tests/normalize/test_logfile_mutants.py"
+  [bridge/normalize/quarantine.py]="tests/normalize/test_quarantine_mutants.py"
+  [bridge/intake/grpc.py]="tests/intake/test_grpc_mutants.py"
+  [bridge/intake/tls.py]="tests/intake/test_grpc_mutants.py"
+  [bridge/deliver/packed.py]="tests/deliver/test_packed_mutants.py"
+  [bridge/deliver/checkpoints.py]="tests/deliver/test_checkpoints_mutants.py"
+  [bridge/deliver/socket_client.py]="tests/deliver/test_socket_client_mutants.py"
+)
+targets=${MUTATION_TARGETS:-"bridge/normalize/dedup.py bridge/normalize/notifications.py bridge/normalize/envelopes.py
+  bridge/normalize/stream.py bridge/normalize/logfile.py bridge/normalize/quarantine.py bridge/intake/grpc.py
+  bridge/intake/tls.py bridge/deliver/packed.py bridge/deliver/protocol.py bridge/deliver/checkpoints.py
+  bridge/deliver/socket_client.py bridge/follow.py"}
 work=build/mutation
 mkdir -p $work
 printf '%-32s %7s %7s %9s %8s %6s\n' module mutants killed survived timeout score
 for t in $targets; do
     tag=$(echo "$t" | tr '/.' '__')$([ "${MUTATION_TESTS_EXTRA:-1}" = 1 ] || echo -before)
     src=$work/src-$tag
-    rm -rf "$src" && mkdir -p "$src"
-    cp -r bridge tests rules falco_config samples proto pyproject.toml setup.py "$src"/
+    if [ "${MUTATION_KEEP:-0}" = 1 ] && [ -f "$src/.mutmut-cache" ]; then
+        rm -rf "$src/tests" && cp -r tests "$src"/
+    else
+        rm -rf "$src" && mkdir -p "$src"
+        cp -r bridge tests rules falco_config samples proto pyproject.toml setup.py "$src"/
+    fi
     tests="${TESTS[$t]}"
-    [ "${MUTATION_TESTS_EXTRA:-1}" = 1 ] && tests="$tests ${EXTRA[$t]}"
+    [ "${MUTATION_TESTS_EXTRA:-1}" = 1 ] && tests="$tests ${EXTRA[$t]:-}"
+    if [ "${MUTATION_KILLERS:-1}" = 1 ]; then
+        for m in ${MUTANTS[$t]:-}; do if [ -f "$m" ]; then tests="$tests $m"; fi; done
+    fi
     runner="env CTBRIDGE_PLUGIN=$root/build/plugin/libctbridge.so $root/.venv/bin/python -m pytest -x -q -p no:cacheprovider -p no:randomly --timeout 120 $tests"
     (cd "$src" && $root/$tools/bin/mutmut run --paths-to-mutate "$t" --runner "$runner" \
-        --tests-dir tests --no-progress >/dev/null 2>&1 || true)
+        --tests-dir tests --no-progress > "$root/$work/$tag.log" 2>&1 || true)
     (cd "$src" && $root/$tools/bin/mutmut results > "$root/$work/$tag.results.txt" 2>&1 || true)
     # Survivors' diffs, for the report: each is killed by a new test or argued equivalent.
     (cd "$src" && for id in $($root/$tools/bin/mutmut result-ids survived 2>/dev/null); do
