@@ -6,7 +6,7 @@ VPY := $(VENV)/bin/python
 BUILD := build
 PLUGIN := $(BUILD)/plugin/libctbridge.so
 
-.PHONY: all deps venv plugin proto demo test bench docs clean fuzz sanitize mutation supply-chain \
+.PHONY: all deps venv plugin proto demo test bench docs clean fuzz fuzz-py sanitize mutation supply-chain \
 	rules-test rules-lint coverage
 
 all: plugin venv
@@ -64,6 +64,12 @@ bench: plugin venv
 # valgrind leak check over a long replay. Both install clang-14 from apt when it is missing.
 fuzz: deps
 	plugin/fuzz/run.sh
+
+# The bridge's parsers (log files, the stream splitter against the fast split, SQS bodies, ingest
+# frames, config files, alert bodies) under atheris, FUZZ_SECONDS each (tests/fuzz_py/README.md).
+fuzz-py: venv
+	@$(VPY) -c 'import atheris' 2>/dev/null || $(VPY) -m pip install -q -e '.[fuzz]'
+	tests/fuzz_py/run.sh
 
 sanitize: plugin venv
 	plugin/fuzz/sanitize.sh
