@@ -23,7 +23,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
@@ -158,7 +158,8 @@ def _replica_config(work: Path, name: str, sock: Path, url: str, endpoint: str) 
 
 
 def test_replicas_sharing_a_queue_raise_each_alert_once(
-        aws: str, falco: str, plugin: str, work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        aws: str, falco: str, plugin: str, work: Path, monkeypatch: pytest.MonkeyPatch,
+        record_property: Callable[[str, object], None]) -> None:
     url, matching = _trail(aws)
     (work / "rules.yaml").write_text(RULES)
     hook = Recorder()
@@ -220,9 +221,10 @@ def test_replicas_sharing_a_queue_raise_each_alert_once(
     got = Counter(r.json()["output_fields"]["ct.id"] for r in hook.accepted)
 
     both = set(raised["a"]) & set(raised["b"])
-    print(f"replica a raised {killed_after} before its kill, {len(raised['a'])} in all; b raised "
-          f"{len(raised['b'])}; raised by both {len(both)}; forward deduplicated {deduplicated:.0f}; "
-          f"webhook got {len(hook.accepted)}")
+    for k, v in {"a_raised_before_kill": killed_after, "a_raised": len(raised["a"]),
+                 "b_raised": len(raised["b"]), "raised_by_both": len(both),
+                 "forward_deduplicated": deduplicated, "webhook_alerts": len(hook.accepted)}.items():
+        record_property(k, v)
     assert killed_after >= 1 and both, f"the kill did not land mid-message: a raised {raised['a']}"
     assert sorted(got) == sorted(matching)  # none lost
     assert max(got.values()) == 1, [k for k, n in got.items() if n > 1]  # none twice
