@@ -129,16 +129,33 @@ class Store:
     def put(self, alert_id: str, body: bytes) -> bool:
         """Durably queue one alert; False if it is a duplicate within the dedup window.
         QueueFull under the block policy when the queue is at its bound."""
+        (result,) = self.put_many([(alert_id, body)])
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def put_many(self, items: list[tuple[str, bytes]]) -> list[bool | BaseException]:
+        """put() for several alerts in one transaction: per alert, True (queued), False (a
+        duplicate) or the error that kept it out (QueueFull when the queue reached its bound)."""
         if self.limits.max_age > 0 and not self.has_room():
-            raise QueueFull(f"queue {self.path.parent.name}: oldest alert older than {self.limits.max_age:.0f}s")
-        p = _Put(alert_id, time.time(), body)
+            full = QueueFull(f"queue {self.path.parent.name}: oldest alert older than {self.limits.max_age:.0f}s")
+            return [full] * len(items)
+        at = time.time()
+        out: list[bool | BaseException] = []
+        puts: list[_Put] = []
         with self._lock:
-            if self.limits.policy == "block" and self._depth >= self.limits.max_depth:
-                raise QueueFull(f"queue {self.path.parent.name} is full ({self._depth} alerts)")
-            self._depth += 1  # provisional: taken back if it turns out a duplicate or fails
-            self._inflight += 1
-            self._pending.append(p)
-            while not p.done:
+            for alert_id, body in items:
+                if self.limits.policy == "block" and self._depth >= self.limits.max_depth:
+                    out.append(QueueFull(f"queue {self.path.parent.name} is full ({self._depth} alerts)"))
+                    continue
+                p = _Put(alert_id, at, body)
+                self._depth += 1  # provisional: taken back if it turns out a duplicate or fails
+                self._inflight += 1
+                self._pending.append(p)
+                puts.append(p)
+                out.append(True)
+            # Appended under one hold of the lock, so they all land in the same transaction.
+            while puts and not puts[-1].done:
                 if self._leader:
                     self._committed.wait()
                     continue
@@ -151,9 +168,15 @@ class Store:
                     self._lock.acquire()
                     self._leader = False
                     self._committed.notify_all()
-        if p.error is not None:
-            raise p.error
-        return p.queued
+        results: list[bool | BaseException] = []
+        it = iter(puts)
+        for r in out:
+            if isinstance(r, BaseException):
+                results.append(r)
+            else:
+                p = next(it)
+                results.append(p.error if p.error is not None else p.queued)
+        return results
 
     def _commit(self, batch: list[_Put]) -> None:
         db = self._db

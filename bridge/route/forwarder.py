@@ -132,23 +132,46 @@ class Forwarder:
     def handle(self, alert: Alert) -> None:
         """Queue the alert for every destination its routes name; return only once it is durable.
         QueueFull (nothing queued anywhere) when a block-policy queue among them is full."""
-        names = self.router.destinations(alert)
-        if not names:
-            metrics.INTAKE.labels("unrouted").inc()  # no route matched and there is no default route
-            return
-        stores = [(n, self.stores[n]) for n in names]
+        (error,) = self.handle_many([alert])
+        if error is not None:
+            raise error
+
+    def handle_many(self, alerts: list[Alert]) -> list[BaseException | None]:
+        """handle() for several alerts with one transaction per destination (the HTTP intake
+        hands over every request that arrived together); per alert None or the error for it."""
+        out: list[BaseException | None] = [None] * len(alerts)
+        rows: dict[str, list[tuple[int, str, bytes]]] = {}
+        for k, alert in enumerate(alerts):
+            names = self.router.destinations(alert)
+            if not names:
+                metrics.INTAKE.labels("unrouted").inc()  # no route matched and there is no default route
+                continue
+            try:
+                self._wait_for_room(names)
+            except QueueFull as e:
+                out[k] = e
+                continue
+            aid, body = alert_id(alert), encode(alert)
+            for n in names:
+                rows.setdefault(n, []).append((k, aid, body))
+        for n, mine in rows.items():
+            s = self.stores[n]
+            for (k, _, _), result in zip(mine, s.put_many([(aid, body) for _, aid, body in mine])):
+                if isinstance(result, BaseException) and out[k] is None:
+                    out[k] = result
+            self._count(n, s)
+        return out
+
+    def _wait_for_room(self, names: list[str]) -> None:
         deadline = time.monotonic() + self.block_wait
-        for n, s in stores:
+        for n in names:
+            s = self.stores[n]
             # Falco's http_output ignores the status code, so holding the request (block_wait) is
             # the only back-pressure a plain Falco feels; a 503 reaches senders that retry.
             while not s.has_room():
                 if time.monotonic() >= deadline:
                     raise QueueFull(f"destination {n}: queue full ({s.depth()} alerts)")
                 time.sleep(0.05)
-        aid, body = alert_id(alert), encode(alert)
-        for n, s in stores:
-            s.put(aid, body)
-            self._count(n, s)
 
     def handle_blocking(self, alert: Alert, stop: threading.Event) -> None:
         """handle(), waiting out a full queue instead of raising: for intakes that cannot answer

@@ -119,3 +119,17 @@ def test_ack_of_a_partial_batch_keeps_the_rest(tmp_path: Path) -> None:
     assert [i.id for i in s.peek(5)] == ["id1", "id3"] and s.depth() == 2
     s.ack([b, d])
     assert s.peek(5) == [] and s.depth() == 0
+
+
+def test_put_many_is_one_transaction_with_a_result_per_alert(tmp_path: Path) -> None:
+    # max_depth 4: a duplicate holds its place until the transaction finds it out
+    s = Store(tmp_path / "queue.db", QueueLimits(max_depth=4), dedup_window=60)
+    assert s.put("a", b"0")
+    commits = []
+    s._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    results = s.put_many([("b", b"1"), ("a", b"dup"), ("c", b"2"), ("d", b"3")])
+    assert results[:3] == [True, False, True]  # queued, duplicate within the window, queued
+    assert isinstance(results[3], QueueFull)  # over max_depth: this one only is refused
+    assert commits == ["COMMIT"]
+    assert s.depth() == 3 and [i.id for i in s.peek(10)] == ["a", "b", "c"]
+    s.close()
