@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     host, port = split_listen(intake_cfg.listen, "intake.listen")
     shared = secret(intake_cfg.secret, "intake.secret") if intake_cfg.secret else None
     http = HttpIntake(fwd.handle, host=host, port=port, tls=tls, path=intake_cfg.path, secret=shared,
+                      on_alerts=fwd.handle_many, inline=fwd.block_wait == 0,
                       secret_header=intake_cfg.secret_header, max_body=intake_cfg.max_body_bytes,
                       on_count=lambda r: metrics.INTAKE.labels(r).inc())
     ops_server = None

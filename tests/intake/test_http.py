@@ -46,9 +46,9 @@ def sink() -> Sink:
     return Sink()
 
 
-@pytest.fixture
-def intake(sink: Sink) -> Iterator[HttpIntake]:
-    i = HttpIntake(sink, path="/falco")
+@pytest.fixture(params=[False, True], ids=["pool", "inline"])
+def intake(sink: Sink, request: pytest.FixtureRequest) -> Iterator[HttpIntake]:
+    i = HttpIntake(sink, path="/falco", inline=request.param)
     i.start()
     yield i
     i.stop()
@@ -213,11 +213,12 @@ def test_chunked_body(intake: HttpIntake, sink: Sink) -> None:
     assert sink.alerts[0].rule == "Delete Bucket Encryption"
 
 
-def test_oversized_body_is_413_without_reading_it(intake: HttpIntake) -> None:
+def test_oversized_body_is_400_without_reading_it(intake: HttpIntake) -> None:
     head = (b"POST /falco HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Content-Length: 999999999\r\n\r\n")
     answer = raw_exchange(intake.port, head, b"", expect_continue=False)
-    assert answer.startswith(b"HTTP/1.1 413") and b"Connection: close" in answer
+    assert answer.startswith(b"HTTP/1.1 400") and b"Connection: close" in answer
+    assert b"over the 8388608 byte limit (intake.max_body_bytes)" in answer
     assert intake.rejected == 1
 
 
