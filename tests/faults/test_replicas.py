@@ -17,6 +17,7 @@ import datetime
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -178,7 +179,7 @@ def test_replicas_sharing_a_queue_raise_each_alert_once(
         fwd = _start([sys.executable, "-m", "bridge", "forward", "--config", str(fwd_cfg)],
                      work / "forward.log")
         stack.callback(_stop, fwd)
-        assert wait_for(lambda: _up(ops), 30), (work / "forward.log").read_text()
+        assert wait_for(lambda: _up(ops) and _up(port), 30), (work / "forward.log").read_text()
         falcos: dict[str, FalcoRun] = {}
         for name in ("a", "b"):
             monkeypatch.setenv("FALCO_HOSTNAME", f"ctbridge-daemon-{name}")  # two pods, two hostnames
@@ -234,10 +235,10 @@ def test_replicas_sharing_a_queue_raise_each_alert_once(
     assert {r.json()["hostname"] for r in hook.accepted} == {"ctbridge-daemon-a", "ctbridge-daemon-b"}
 
 
-def _up(ops: int) -> bool:
+def _up(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{ops}/healthz", timeout=1):
-            return True
+        socket.create_connection(("127.0.0.1", port), 0.5).close()
+        return True
     except OSError:
         return False
 
