@@ -3,9 +3,12 @@ a local batching webhook destination, with `ctbridge forward` in its own process
 
 Runs, each against a fresh `ctbridge forward`:
   baseline:   the same HTTP posts to a receiver that parses and answers 200 with no queue and no
-              destination (bare intake: the ceiling the client and HTTP parsing allow);
+              destination (bare intake: the ceiling the client and HTTP parsing allow), and to
+              the standard library's ThreadingHTTPServer doing the same (what the intake was
+              built on before bridge/intake/server.py);
   throughput: N alerts as fast as the client threads can post them; alerts/s = N / (first post
-              to last alert received by the webhook), and the ratio to the baseline;
+              to last alert received by the webhook), the ratio to the baselines, and the CPU
+              time the forward process spent per alert (steadier than rates on a shared machine);
   latency:    alerts paced at --rate alerts/s; for each alert, the time from its POST to its arrival
               at the webhook (p50, p99, max);
   memory:     (--memory N) N alerts through, RSS of the forward process sampled every 10%;
@@ -184,11 +187,32 @@ class Forwarder:
         self.proc.wait(30)
 
 
-def baseline(n: int, threads: int) -> float:
-    """Bare HTTP intake in a child process: parse and answer, no queue, no destination."""
-    code = ("import sys, time; sys.path.insert(0, %r)\n"
-            "from bridge.intake.http import HttpIntake\n"
-            "i = HttpIntake(lambda a: None, port=%d); i.start(); time.sleep(3600)\n")
+_BARE = ("import sys, time; sys.path.insert(0, %r)\n"
+         "from bridge.intake.http import HttpIntake\n"
+         "i = HttpIntake(lambda a: None, port=%d); i.start(); time.sleep(3600)\n")
+_STDLIB = ("import sys; sys.path.insert(0, %r)\n"
+           "from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer\n"
+           "from bridge.intake.http import parse_body\n"
+           "class H(BaseHTTPRequestHandler):\n"
+           "    protocol_version = 'HTTP/1.1'\n"
+           "    def do_POST(self):\n"
+           "        parse_body(self.rfile.read(int(self.headers['Content-Length'])), 'application/json')\n"
+           "        self.send_response(200); self.send_header('Content-Length', '0'); self.end_headers()\n"
+           "    def log_message(self, *a): pass\n"
+           "s = ThreadingHTTPServer(('127.0.0.1', %d), H); s.daemon_threads = True; s.serve_forever()\n")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load() -> str:
+    return "load %.1f" % os.getloadavg()[0]
+
+
+def baseline(n: int, threads: int, code: str = _BARE) -> float:
+    """An HTTP receiver in a child process: parse and answer, no queue, no destination."""
     port = _port()
     p = subprocess.Popen([sys.executable, "-c", code % (str(REPO), port)])
     try:
@@ -246,8 +270,11 @@ def main() -> None:
     _ = HttpIntake
     print(f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}")
 
+    print(f"start     {load()}")
     base = baseline(args.alerts, args.threads)
     print(f"baseline  bare HTTP intake, no queue:      {base:9.0f} alerts/s")
+    std = baseline(args.alerts, args.threads, _STDLIB)
+    print(f"baseline  stdlib ThreadingHTTPServer:      {std:9.0f} alerts/s")
 
     hook = Webhook()
     stages(min(args.alerts, 50_000), hook)
@@ -255,13 +282,16 @@ def main() -> None:
         fwd = Forwarder(Path(tmp), hook.url, args.batch)
         try:
             hook.reset(args.alerts)
+            cpu0 = cpu_seconds(fwd.proc.pid)
             t0 = post_all(fwd.port, 0, args.alerts, args.threads)
             posted = time.time()
             hook.done.wait(300)
             end = max(hook.arrived.values())
+            cpu = (cpu_seconds(fwd.proc.pid) - cpu0) / args.alerts * 1e6
             rate = args.alerts / (end - t0)
             print(f"forward   intake+route+queue+webhook:      {rate:9.0f} alerts/s "
-                  f"(ratio {rate / base:.2f} to baseline; intake acked at {args.alerts / (posted - t0):.0f}/s)")
+                  f"(ratio {rate / base:.2f} to the bare intake, {rate / std:.2f} to stdlib; intake acked at "
+                  f"{args.alerts / (posted - t0):.0f}/s; forward process {cpu:.0f} us CPU/alert; {load()})")
 
             n = int(args.rate * args.seconds)
             first = 10_000_000
@@ -271,7 +301,7 @@ def main() -> None:
             lat = sorted((hook.arrived[k] - hook.sent[k]) * 1000 for k in hook.arrived)
             p99 = lat[int(len(lat) * 0.99) - 1]
             print(f"latency   at {args.rate:.0f} alerts/s for {args.seconds:.0f}s: p50 {statistics.median(lat):.1f} ms, "
-                  f"p99 {p99:.1f} ms, max {lat[-1]:.1f} ms ({len(lat)} alerts)")
+                  f"p99 {p99:.1f} ms, max {lat[-1]:.1f} ms ({len(lat)} alerts; {load()})")
 
             if args.memory:
                 first = 20_000_000
