@@ -217,8 +217,14 @@ class PluginClient:
             self._send_batch()
         self._report_acks()
 
-    def poll_acks(self) -> None:
-        """Runs on_ack for ACKs that arrived since the last call (for callers that sit idle)."""
+    def poll_acks(self, reconnect_within: float = 2.0) -> None:
+        """Runs on_ack for ACKs that arrived since the last call (for callers that sit idle). If
+        the link dropped while batches await their ACK, tries (for up to reconnect_within
+        seconds) to reconnect and resend them: with nothing more to send, nothing else would,
+        and a caller waiting for those ACKs would wait forever."""
+        conn = self._conn
+        if not self._closed and (conn is None or conn.dead) and self.unacked_batches:
+            self._try_reconnect(reconnect_within)
         self._report_acks()
 
     def wait_acked(self, timeout: float = 60.0) -> None:
@@ -370,6 +376,21 @@ class PluginClient:
             self._conn = None
         self.stats.reconnects += 1
         self.connect()
+
+    def _try_reconnect(self, within: float) -> None:
+        """One bounded reconnect attempt (the next call tries again); an ERROR is still fatal."""
+        conn = self._conn
+        if conn is not None:
+            if conn.error is not None:
+                self._reconnect()  # raises the plugin's ERROR
+            conn.shut()
+            self._conn = None
+        try:
+            new, welcome = self._handshake(time.monotonic() + within)
+        except (OSError, _Busy):
+            return
+        self.stats.reconnects += 1
+        self._adopt(new, welcome)
 
     def _send_batch(self) -> None:
         count = self._builder.count
