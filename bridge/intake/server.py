@@ -112,6 +112,7 @@ class _Conn(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) else "?"
+        self._idle()  # before any await: the sweeper must not take a fresh connection for expired
         s = self.server
         if self not in s.conns:  # not the second call that start_tls makes after the handshake
             s.conns.add(self)
@@ -169,13 +170,12 @@ class _Conn(asyncio.Protocol):
         self.timeout_status = 0
 
     def _advance(self) -> None:
-        lim = self.server.limits
         while not self.busy and not self.closing:
             if self.head is None:
                 if not self._read_head():
                     return
             assert self.head is not None
-            body = self._read_body(lim.max_body)
+            body = self._read_body()
             if body is None:
                 return
             head, self.head, self.chunked = self.head, None, None
@@ -222,7 +222,7 @@ class _Conn(asyncio.Protocol):
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         return True
 
-    def _read_body(self, limit: int) -> bytes | None:
+    def _read_body(self) -> bytes | None:
         assert self.head is not None
         if self.chunked is not None:
             return self.chunked.feed(self.buf)
@@ -298,7 +298,6 @@ class Server:
         self.limits = limits
         self.ssl_ctx = ssl_ctx
         self.conns: set[_Conn] = set()
-        self.loop = asyncio.new_event_loop()
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -308,6 +307,7 @@ class Server:
             self.sock.close()
             raise
         self.port: int = self.sock.getsockname()[1]
+        self.loop = asyncio.new_event_loop()  # after the bind: a port in use leaves nothing open
         self.pool = ThreadPoolExecutor(limits.handler_threads, thread_name_prefix="http-intake")
         self._pending: list[tuple[_Conn, Head, bytes]] = []
         self._running = 0  # jobs in the pool

@@ -8,6 +8,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -306,3 +307,20 @@ def test_mtls_requires_a_client_cert(pki: Path, sink: Sink) -> None:
 def test_bad_tls_files_are_config_errors(tmp_path: Path, sink: Sink) -> None:
     with pytest.raises(ConfigError, match="missing.pem"):
         HttpIntake(sink, tls=TlsConfig(cert=str(tmp_path / "missing.pem"), key=str(tmp_path / "k"))).start()
+
+
+def test_tls_client_slow_to_start_its_handshake_is_served(pki: Path, sink: Sink) -> None:
+    # Within the handshake timeout a quiet new connection is not an idle one to sweep away.
+    intake = HttpIntake(sink, tls=TlsConfig(cert=str(pki / "server.pem"), key=str(pki / "server.key")),
+                        header_timeout=2.0)
+    intake.start()
+    try:
+        raw = socket.create_connection(("127.0.0.1", intake.port), timeout=10)
+        time.sleep(1.0)  # two sweeps of the server (every 0.5 s with a 2 s header timeout)
+        with client_context(pki, with_cert=False).wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n%s" % (len(FALCO_BODY), FALCO_BODY))
+            assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        intake.stop()
+    assert len(sink.alerts) == 1 and intake.tls_failures == 0
