@@ -76,6 +76,8 @@ class _Gunzip:
                     if self.total > self._limit:
                         raise InputError(f"decompresses to more than {self._limit} bytes")
                     yield out
+        if pending:  # one byte after the last member (zeros never get here): not another member
+            raise InputError(f"trailing garbage after gzip data ({len(pending)} bytes)")
         if not d.eof:
             raise InputError(f"truncated gzip: stream ends early after {self.total} bytes of output")
 
