@@ -3,8 +3,9 @@
 `ctbridge forward` runs in its own process with a webhook destination that sets nothing but its
 name, type and URL (backoff_base 1 s, backoff_max 300 s, default timeout and batching). Alerts
 are posted to the intake at --rate throughout: --before seconds with the webhook up, --down
-seconds with it down (its port closed, open connections dropped without an answer), then until
-everything has arrived after it is back. Checks: every alert delivered exactly once, in the
+seconds with it down (--outage refuse: its port closed, open connections dropped without an
+answer; --outage hang: requests taken and never answered, so each try ends in the sender's
+timeout), then until everything has arrived after it is back. Checks: every alert delivered exactly once, in the
 order posted, nothing dead-lettered. Reports the time to drain after recovery, the first
 delivery after it, and the peaks of queue depth and oldest age read from /metrics.
 
@@ -57,6 +58,7 @@ class Webhook:
         self.arrivals: list[tuple[float, int]] = []  # (time, alert number), every delivery
         self.lock = threading.Lock()
         self.up = False
+        self.hanging = threading.Event()
         self.server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
@@ -67,6 +69,11 @@ class Webhook:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if hook.hanging.is_set():  # accepted, never answered: the sender's timeout fires
+                    while hook.hanging.is_set():
+                        time.sleep(0.1)
+                    self.close_connection = True
+                    return
                 if not hook.up:  # a keep-alive connection from before the outage: drop it unanswered
                     self.close_connection = True
                     return
@@ -94,6 +101,12 @@ class Webhook:
             self.server.server_close()  # new connections are refused
             self.server = None
 
+    def hang(self, on: bool) -> None:
+        if on:
+            self.hanging.set()
+        else:
+            self.hanging.clear()
+
     def delivered(self) -> list[int]:
         with self.lock:
             return [n for _, n in self.arrivals]
@@ -111,6 +124,8 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=20.0, help="alerts posted per second throughout")
     ap.add_argument("--before", type=float, default=10.0, help="seconds of posting before the outage")
     ap.add_argument("--after", type=float, default=30.0, help="seconds of posting after recovery")
+    ap.add_argument("--outage", choices=["refuse", "hang"], default="refuse",
+                    help="refuse: port closed, connections dropped; hang: requests taken, never answered")
     args = ap.parse_args()
 
     hook_port, port, ops = _port(), _port(), _port()
@@ -159,11 +174,11 @@ def main() -> int:
             while time.time() < end_at:
                 now = time.time()
                 if not went_down and now >= down_at:
-                    hook.stop()
+                    hook.hang(True) if args.outage == "hang" else hook.stop()
                     went_down = True
                     print(f"{now - t0:6.1f}s webhook down ({posted} alerts posted)", flush=True)
                 if not came_up and now >= up_at:
-                    hook.start()
+                    hook.hang(False) if args.outage == "hang" else hook.start()
                     came_up = True
                     recovered = time.time()
                     posted_before_recovery = posted
@@ -199,7 +214,7 @@ def main() -> int:
     first_after = next((t for t, n in arrivals if t >= recovered), None)
     drained = max((t for t, n in arrivals if n < posted_before_recovery), default=recovered)
     result = {
-        "down_s": args.down, "rate": args.rate, "posted": posted, "delivered": len(got),
+        "outage": args.outage, "down_s": args.down, "rate": args.rate, "posted": posted, "delivered": len(got),
         "distinct": len(set(got)), "in_order": got == sorted(got), "dead_lettered": dead,
         "retries_logged": retries,
         "first_delivery_after_recovery_s": round(first_after - recovered, 1) if first_after else None,
