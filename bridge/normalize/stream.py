@@ -141,8 +141,10 @@ def _split(name: str, data: Iterable[bytes], max_record_bytes: int, max_blob_byt
         first = buf[m.end():]
         buf = b""
         carry = b""  # a piece that did not parse alone: the split fell inside a record
-        for c in _chain(first, it):
-            buf += c
+        chunks = _chain(first, it)
+        chunk = next(chunks, None)
+        while chunk is not None:
+            buf += chunk
             pos = 0
             for sep in _SEP.finditer(buf):
                 piece = carry + buf[pos:sep.start() + 1]
@@ -162,6 +164,9 @@ def _split(name: str, data: Iterable[bytes], max_record_bytes: int, max_blob_byt
                 index += 1
                 carry = b""
                 buf = _skip_to_next(buf, it)
+                chunk = b""  # the skip may have read the last chunk: split what it left first
+                continue
+            chunk = next(chunks, None)
     except InputError as e:
         yield BadItem(f"{name}#{index}", f"{name}: {e}" + (f" (after {index} records)" if index else ""),
                       None)

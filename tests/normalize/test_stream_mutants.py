@@ -82,3 +82,31 @@ def test_corrupt_and_truncated_gzip_reasons() -> None:
     got = run([GZ[:-10]])
     m = re.fullmatch(r"f\.json\.gz: truncated gzip: stream ends early after (\d+) bytes of output \(after 1 records\)", bad(got)[-1])
     assert m and 0 < int(m.group(1)) < len(log(rec(1), rec(2))), got
+
+
+def test_output_held_back_by_the_chunk_cap_still_comes_out() -> None:
+    # Highly compressible: zlib consumes all input while more than one CHUNK of output is pending.
+    raws = [rec(i, pad="x" * 20_000) for i in range(200)]  # about 4 MB of JSON, a few KB gzip'd
+    gz = gzip.compress(log(*raws))
+    assert len(gz) < 100_000
+    for chunks in ([gz], [gz[:500], gz[500:]]):
+        got = run(chunks)
+        assert [g.raw for g in got if isinstance(g, Record)] == raws and bad(got) == []
+
+
+def test_record_over_the_limit_reasons() -> None:
+    # Whole in the buffer: parsed and measured.
+    big = rec(1, blob="x" * 5000)
+    got = run([log(rec(0), big, rec(2))], name="f.json", max_record_bytes=2000)
+    assert ids(got) == ["id-0", "id-2"]
+    assert bad(got) == [f"f.json record 1: {len(big)} bytes, over the 2000 byte record limit"]
+    # Past the limit by more than a read chunk (1 MiB): given up on while streaming, then skipped.
+    # When the skip read the file's last chunk, the records after it came out as one merged
+    # "record" (id-2's bytes, a comma, id-3's) with id-3's eventID: found by this test.
+    huge = rec(1, blob="x" * (3 << 19))
+    data = log(rec(0), huge, rec(2), rec(3))
+    got = run([data[i:i + 65536] for i in range(0, len(data), 65536)], name="f.json", max_record_bytes=1000)
+    assert ids(got) == ["id-0", "id-2", "id-3"]
+    assert all(json.loads(g.raw)["eventID"] == g.event_id for g in got if isinstance(g, Record))
+    assert bad(got) == ["f.json record 1: over the 1000 byte record limit"]
+    assert [g.origin for g in got] == ["f.json#0", "f.json#1", "f.json#2", "f.json#3"]
