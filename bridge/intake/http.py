@@ -106,8 +106,8 @@ _OK = Reply(200, {"status": "ok"})
 
 class HttpIntake(Handler):
     """HTTP(S) receiver for Falco's http_output. on_alert (or on_alerts, with every request that
-    arrived together) runs in a pool thread and should be quick (hand the alert to a queue):
-    Falco's output worker waits for our answer."""
+    arrived together) runs in a pool thread, or on the server's loop with inline, and should be
+    quick (hand the alert to a queue): Falco's output worker waits for our answer."""
 
     def __init__(
         self,
