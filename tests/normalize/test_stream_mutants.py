@@ -110,3 +110,83 @@ def test_record_over_the_limit_reasons() -> None:
     assert all(json.loads(g.raw)["eventID"] == g.event_id for g in got if isinstance(g, Record))
     assert bad(got) == ["f.json record 1: over the 1000 byte record limit"]
     assert [g.origin for g in got] == ["f.json#0", "f.json#1", "f.json#2", "f.json#3"]
+
+
+def spaced(i: int, **extra: object) -> bytes:
+    """A record with spaces after separators: kept as is only by the streaming path (the parser
+    path re-encodes compactly)."""
+    return json.dumps(json.loads(rec(i, **extra))).encode()
+
+
+def test_streamed_head_forms_keep_the_bytes() -> None:
+    raws = [spaced(1), spaced(2)]
+    for head in (b'{"Records":[', b'\xef\xbb\xbf \n{ "Records" : [\n'):
+        data = head + b",".join(raws) + b"]}\n"
+        for chunks in ([data], [data[:1], data[1:]], [data[i:i + 5] for i in range(0, len(data), 5)]):
+            got = run(chunks, name="f.json")
+            assert [g.raw for g in got if isinstance(g, Record)] == raws, (head, len(chunks))
+    gz = gzip.compress(b'{"Records":[' + b",".join(raws) + b"]}")
+    assert [g.raw for g in run([gz[:1], gz[1:2], gz[2:]])] == raws  # type: ignore[union-attr]
+
+
+def test_lines_and_other_shapes_go_to_the_parser_with_the_name_given() -> None:
+    lines = spaced(1) + b"\n" + spaced(2) + b"\n"
+    for name in ("x.jsonl", "x.NDJSON", "x.jsonl.gz"):
+        data = gzip.compress(lines) if name.endswith(".gz") else lines
+        got = run([data], name=name)
+        assert ids(got) == ["id-1", "id-2"] and all(g.raw == rec(i + 1) for i, g in enumerate(got)), name  # type: ignore[union-attr]
+    # A damaged blob handed to the parser keeps the input's own name in its reasons.
+    got = run([gzip.compress(b"[1, 2")], name="x.json.gz")
+    assert [(g.origin, g.reason) for g in got] == [("x.json.gz", "x.json.gz: truncated JSON: unexpected end of data: line 1 column 6 (char 5)")]  # type: ignore[union-attr]
+    got = run([b'{"Records":[7, {"eventVersion":"1","eventTime":"2026-11-20T10:00:00Z"}]}'], name="y.json.gz")
+    assert [g.origin for g in got] == ["y.json.gz#0", "y.json.gz#1"] and isinstance(got[1], Record)
+    assert got[0].reason == "y.json.gz record 0: is a JSON number, not a JSON object"  # type: ignore[union-attr]
+
+
+def test_record_level_reasons_and_event_ids() -> None:
+    cases = [
+        (b'{"eventVersion":"1","eventTime":"x","eventID":"a"}', "f.json record 0: eventTime 'x' is not an RFC 3339 timestamp"),
+        (b'{"eventVersion":"1","eventTime":5,"eventID":"a"}', "f.json record 0: eventTime is not a string"),
+        (b'{"eventVersion":"1","eventID":"a"}', "f.json record 0: has no eventTime"),
+        (b'{"eventVersion":"1","eventTime":"1969-12-31T23:59:59Z"}',
+         "f.json record 0: eventTime '1969-12-31T23:59:59Z' is outside 1970..2554, the range of Falco's event timestamps"),
+    ]
+    for raw, reason in cases:
+        (got,) = run([b'{"Records":[' + raw + b"]}"], name="f.json")
+        assert isinstance(got, BadItem) and (got.origin, got.reason, got.raw) == ("f.json#0", reason, raw)
+    odd_ids = {
+        b'"eventID":""': None,  # empty: no eventID
+        b'"eventID":"a\\"b"': 'a"b',  # escaped quote: the parser reads it
+        b'"eventID":"' + b"i" * 300 + b'"': "i" * 300,  # longer than the quick scan takes
+        b'"eventID":7': None,
+    }
+    for field, want in odd_ids.items():
+        raw = b'{"eventVersion":"1","eventTime":"2026-11-20T10:00:00.5Z",' + field + b"}"
+        (got,) = run([b'{"Records":[' + raw + b"]}"], name="f.json")
+        assert isinstance(got, Record) and got.raw == raw and got.event_id == want and got.ts_ns % 10**9 == 5 * 10**8
+
+
+def test_event_time_is_taken_only_as_a_key() -> None:
+    # "eventTime" inside a string value before the real key must not be read as the time.
+    raw = b'{"eventVersion":"1","note":"x\\"eventTime\\":\\"2001-01-01T00:00:00Z","eventTime":"2026-11-20T10:00:00Z","eventID":"q"}'
+    (got,) = run([b'{"Records":[' + raw + b"]}"], name="f.json")
+    assert isinstance(got, Record) and got.ts_ns == 1795168800 * 10**9 and got.event_id == "q"
+
+
+def test_truncated_inside_the_array_keeps_the_bytes_it_had() -> None:
+    data = log(rec(1), rec(2))[:-40]
+    got = run([data], name="f.json")
+    assert ids(got) == ["id-1"]
+    last = got[-1]
+    assert isinstance(last, BadItem) and last.origin == "f.json#1"
+    assert last.reason == "f.json record 1: truncated JSON: the file ends inside the Records array"
+    assert last.raw == rec(2)[:-38]
+    got = list(records_from_chunks("f.json", [data], max_record_bytes=10))
+    assert isinstance(got[-1], BadItem) and got[-1].raw == rec(2)[:10]
+
+
+def test_empty_and_tiny_inputs() -> None:
+    assert [(g.origin, g.reason, g.raw) for g in run([], name="e.json")] == [("e.json", "e.json: empty input", b"")]  # type: ignore[union-attr]
+    assert [(g.origin, g.reason) for g in run([b"", b""], name="e.json")] == [("e.json", "e.json: empty input")]  # type: ignore[union-attr]
+    assert run([b'{"Records":[]}'], name="e.json") == []
+    assert run([b'{"Records":[ ]}\n'], name="e.json") == []
