@@ -2,15 +2,17 @@
 # make mutation: mutation testing (mutmut 2.5.1) of the bridge's delivery path, in a copy of the
 # repository under build/mutation (mutmut edits sources in place), each module against the tests
 # that claim to cover it. Prints killed/survived per module and leaves the survivors' diffs in
-# build/mutation/<module>.survivors.txt. Slow (minutes per module): not part of make test.
+# build/mutation/<module>.survivors.txt (<module>.after.survivors.txt with MUTATION_KEEP=1).
+# Slow (minutes per module): not part of make test.
 #   MUTATION_TARGETS="bridge/normalize/dedup.py ..."  which modules (default: the list below)
 #   MUTATION_TESTS_EXTRA=0                              run without tests/regressions, tests/property
 #                                                       (the score "before" those were written)
 #   MUTATION_KILLERS=0                                  leave out the tests written to kill survivors
 #                                                       (tests/*/test_*_mutants.py)
 #   MUTATION_KEEP=1                                     keep build/mutation's copy and its mutmut cache:
-#                                                       refresh tests/ only, so mutmut retests just the
-#                                                       mutants not yet killed (the score "after")
+#                                                       refresh bridge/ and tests/, so mutmut retests the
+#                                                       mutants not yet killed and those of changed or
+#                                                       moved lines (the score "after")
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -66,8 +68,9 @@ printf '%-32s %7s %7s %9s %8s %6s\n' module mutants killed survived timeout scor
 for t in $targets; do
     tag=$(echo "$t" | tr '/.' '__')$([ "${MUTATION_TESTS_EXTRA:-1}" = 1 ] || echo -before)
     src=$work/src-$tag
+    [ "${MUTATION_KEEP:-0}" = 1 ] || rm -f "$work/$tag.log"
     if [ "${MUTATION_KEEP:-0}" = 1 ] && [ -f "$src/.mutmut-cache" ]; then
-        rm -rf "$src/tests" && cp -r tests "$src"/
+        rm -rf "$src/tests" "$src/bridge" && cp -r tests bridge "$src"/
     else
         rm -rf "$src" && mkdir -p "$src"
         cp -r bridge tests rules falco_config samples proto pyproject.toml setup.py "$src"/
@@ -78,12 +81,27 @@ for t in $targets; do
         for m in ${MUTANTS[$t]:-}; do if [ -f "$m" ]; then tests="$tests $m"; fi; done
     fi
     runner="env CTBRIDGE_PLUGIN=$root/build/plugin/libctbridge.so $root/.venv/bin/python -m pytest -x -q -p no:cacheprovider -p no:randomly --timeout 120 $tests"
-    (cd "$src" && $root/$tools/bin/mutmut run --paths-to-mutate "$t" --runner "$runner" \
-        --tests-dir tests --no-progress > "$root/$work/$tag.log" 2>&1 || true)
-    (cd "$src" && $root/$tools/bin/mutmut results > "$root/$work/$tag.results.txt" 2>&1 || true)
+    # mutmut 2.5.1 sometimes loses its worker process and then waits forever (seen twice in
+    # the first three modules here); results are cached per mutant, so kill it when no worker has
+    # been alive for 90 s and run it again: it resumes with the mutants not yet tested.
+    for attempt in 1 2 3 4 5; do
+        [ -f "$src/$t.bak" ] && mv "$src/$t.bak" "$src/$t"  # a mutant left applied by a lost worker
+        (cd "$src" && exec $root/$tools/bin/mutmut run --paths-to-mutate "$t" --runner "$runner" \
+            --tests-dir tests --no-progress >> "$root/$work/$tag.log" 2>&1) &
+        pid=$! idle=0
+        while kill -0 $pid 2>/dev/null; do
+            sleep 15
+            if pgrep -P $pid -f spawn_main >/dev/null; then idle=0; else idle=$((idle + 1)); fi
+            if [ $idle -ge 6 ]; then echo "mutmut lost its worker: restarting" >> "$root/$work/$tag.log"; kill $pid; fi
+        done
+        wait $pid 2>/dev/null || true
+        [ "$idle" -lt 6 ] && break
+    done
+    out=$tag$([ "${MUTATION_KEEP:-0}" = 1 ] && echo .after || true)
+    (cd "$src" && $root/$tools/bin/mutmut results > "$root/$work/$out.results.txt" 2>&1 || true)
     # Survivors' diffs, for the report: each is killed by a new test or argued equivalent.
     (cd "$src" && for id in $($root/$tools/bin/mutmut result-ids survived 2>/dev/null); do
-        echo "--- mutant $id"; $root/$tools/bin/mutmut show "$id"; done > "$root/$work/$tag.survivors.txt" 2>&1 || true)
+        echo "--- mutant $id"; $root/$tools/bin/mutmut show "$id"; done > "$root/$work/$out.survivors.txt" 2>&1 || true)
     killed=$(cd "$src" && $root/$tools/bin/mutmut result-ids killed 2>/dev/null | wc -w)
     survived=$(cd "$src" && $root/$tools/bin/mutmut result-ids survived 2>/dev/null | wc -w)
     timeout=$(cd "$src" && $root/$tools/bin/mutmut result-ids timeout 2>/dev/null | wc -w)

@@ -6,10 +6,13 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import logging
 import os
 import re
 import time
 from pathlib import Path
+
+import pytest
 
 from bridge.model import BadItem
 from bridge.normalize.quarantine import Quarantine, safe_name
@@ -62,3 +65,15 @@ def test_reason_file_fields(tmp_path: Path) -> None:
     assert (tmp_path / f"{safe_name('o#1')}.reason.json").read_bytes().endswith(b"}\n")
     assert q.count == 2 and q.write_errors == 0
 
+
+
+def test_log_lines_in_full(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Operators search the logs for these lines: the WARNING for every item, the ERROR when the
+    # copy on disk could not be written.
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with caplog.at_level(logging.WARNING, logger="ctbridge.quarantine"):
+        Quarantine(blocker / "q").put(BadItem("s3://b/k#4", "record 4: has no eventTime", b"{}"))
+    warning, error = [r for r in caplog.records if r.name == "ctbridge.quarantine"]
+    assert warning.getMessage() == "quarantined s3://b/k#4: record 4: has no eventTime"
+    assert error.getMessage().startswith(f"could not write quarantined s3://b/k#4 to {blocker / 'q'}: ")
