@@ -143,7 +143,49 @@ def alert(data: bytes) -> None:
         assert str(e)
 
 
+def http_head(data: bytes) -> None:
+    """Any request head: a Head, or an HttpError with a 4xx/5xx status and a reason."""
+    from bridge.intake.wire import Head, HttpError, parse_head
+
+    try:
+        head = parse_head(data)
+    except HttpError as e:
+        assert e.status in (400, 411, 417, 431, 501, 505) and e.reason, (e.status, e.reason)
+        return
+    assert isinstance(head, Head) and head.length >= -1
+    assert all(k == k.lower() for k in head.headers)
+
+
+def _dechunk(limit: int, pieces: list[bytes]) -> tuple[object, ...]:
+    from bridge.intake.wire import Chunked, HttpError
+
+    dec, buf = Chunked(limit), bytearray()
+    try:
+        for p in pieces:
+            buf += p
+            body = dec.feed(buf)
+            if body is not None:
+                return ("body", body, bytes(buf))
+    except HttpError as e:
+        assert e.status == 400 and e.reason
+        return ("error",)
+    return ("more",)
+
+
+def http_chunked(data: bytes) -> None:
+    """A chunked body decodes to the same bytes (or the same refusal) however it arrives, and
+    never beyond its limit."""
+    if len(data) < 2:
+        return
+    cut, limit, body = data[0] or 1, 1 + data[1] * 16, data[2:]
+    whole = _dechunk(limit, [body])
+    if whole[0] == "body":
+        assert len(whole[1]) <= limit
+    assert _dechunk(limit, [body[i:i + cut] for i in range(0, len(body), cut)]) == whole
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "logfile": logfile, "stream_chunking": stream_chunking, "packed_vs_stream": packed_vs_stream,
     "notification": notification, "frame": frame, "config": config, "alert": alert,
+    "http_head": http_head, "http_chunked": http_chunked,
 }
