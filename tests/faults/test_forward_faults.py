@@ -39,12 +39,14 @@ class Forward:
 
     def __init__(self, tmp: Path, hook_url: str, **dest: object) -> None:
         self.port = _port()
+        self.ops = _port()
         self.tmp = tmp
         d = {"name": "hook", "type": "webhook", "url": hook_url, "timeout": 1.0, "backoff_base": 0.05,
              "backoff_max": 0.5, **dest}
         self.config = tmp / "forward.yaml"
         self.config.write_text(orjson.dumps({
             "intake": {"listen": f"127.0.0.1:{self.port}"}, "queue": {"dir": str(tmp / "q")},
+            "ops": {"listen": f"127.0.0.1:{self.ops}"},
             "destinations": [d]}).decode())
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -169,3 +171,32 @@ def test_429_with_retry_after_500s_and_timeouts(tmp_path: Path) -> None:
         rec.close()
     assert fwd.dead() == 0
 
+
+def test_bad_input_gets_400_and_is_counted_and_the_forwarder_goes_on(tmp_path: Path) -> None:
+    rec = Recorder()
+    fwd = Forward(tmp_path, rec.url)
+    fwd.start()
+    try:
+        # A 10 MB output string: refused unread with 400 naming the limit (Falco's http_output
+        # would drop it either way; a sender that reads answers learns why).
+        big = orjson.dumps({**cloud(1).to_dict(), "output": "A" * (10 * 1024 * 1024)})
+        with socket.create_connection(("127.0.0.1", fwd.port), timeout=10) as s:
+            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(big) + big[:65536])
+            answer = s.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 400") and b"over the 8388608 byte limit" in answer
+        assert fwd.post(b'{"rule": "x", "priority": ') == 400  # malformed JSON
+        assert fwd.post(b'{"rule":"r","priority":"Error","time":"t","output":"\xff\xfe"}') == 400  # not UTF-8
+        assert fwd.post(orjson.dumps(cloud(0).to_dict())) == 200
+        assert wait_for(lambda: rec.ids() == [alert_id(cloud(0))])
+        c = http.client.HTTPConnection("127.0.0.1", fwd.ops, timeout=5)
+        c.request("GET", "/metrics")
+        metrics = c.getresponse().read().decode()
+        c.close()
+    finally:
+        fwd.stop()
+        rec.close()
+    assert 'ctbridge_forward_intake_total{result="rejected"} 3.0' in metrics
+    assert 'ctbridge_forward_intake_total{result="received"} 1.0' in metrics
+    assert fwd.proc is not None and fwd.proc.returncode == 0
+    assert fwd.dead() == 0
