@@ -77,3 +77,17 @@ def test_log_lines_in_full(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
     warning, error = [r for r in caplog.records if r.name == "ctbridge.quarantine"]
     assert warning.getMessage() == "quarantined s3://b/k#4: record 4: has no eventTime"
     assert error.getMessage().startswith(f"could not write quarantined s3://b/k#4 to {blocker / 'q'}: ")
+
+
+def test_only_dots_and_underscores_are_trimmed_from_the_ends() -> None:
+    assert safe_name("XlogX") == "XlogX-" + _digest("XlogX")
+    cut = "b" * 50 + "X" + "c" * 99
+    assert safe_name(cut) == "X" + "c" * 99 + "-" + _digest(cut)
+
+
+def test_repeats_without_raw_bytes_are_numbered_too(tmp_path: Path) -> None:
+    q = Quarantine(tmp_path)
+    q.put(BadItem("s3://b/k", "cannot read", None))
+    q.put(BadItem("s3://b/k", "cannot read", None))
+    assert q.write_errors == 0
+    assert sorted(os.listdir(tmp_path)) == [f"{safe_name('s3://b/k')}.2.reason.json", f"{safe_name('s3://b/k')}.reason.json"]
