@@ -64,7 +64,7 @@ targets=${MUTATION_TARGETS:-"bridge/normalize/dedup.py bridge/normalize/notifica
   bridge/deliver/socket_client.py bridge/follow.py"}
 work=build/mutation
 mkdir -p $work
-printf '%-32s %7s %7s %9s %8s %6s\n' module mutants killed survived timeout score
+printf '%-36s %7s %7s %9s %8s %10s %6s\n' module mutants killed survived timeout suspicious score
 for t in $targets; do
     tag=$(echo "$t" | tr '/.' '__')$([ "${MUTATION_TESTS_EXTRA:-1}" = 1 ] || echo -before)
     src=$work/src-$tag
@@ -78,7 +78,8 @@ for t in $targets; do
     tests="${TESTS[$t]}"
     [ "${MUTATION_TESTS_EXTRA:-1}" = 1 ] && tests="$tests ${EXTRA[$t]:-}"
     if [ "${MUTATION_KILLERS:-1}" = 1 ]; then
-        for m in ${MUTANTS[$t]:-}; do if [ -f "$m" ]; then tests="$tests $m"; fi; done
+        # first: with -x, a mutant they kill costs their run only
+        for m in ${MUTANTS[$t]:-}; do if [ -f "$m" ]; then tests="$m $tests"; fi; done
     fi
     runner="env CTBRIDGE_PLUGIN=$root/build/plugin/libctbridge.so $root/.venv/bin/python -m pytest -x -q -p no:cacheprovider -p no:randomly --timeout 120 $tests"
     # mutmut 2.5.1 sometimes loses its worker process and then waits forever (seen twice in
@@ -107,6 +108,7 @@ for t in $targets; do
     timeout=$(cd "$src" && $root/$tools/bin/mutmut result-ids timeout 2>/dev/null | wc -w)
     suspicious=$(cd "$src" && $root/$tools/bin/mutmut result-ids suspicious 2>/dev/null | wc -w)
     total=$((killed + survived + timeout + suspicious))
-    score=$(python3 -c "print(f'{100*($killed+$timeout)/max(1,$total):.0f}%')")
-    printf '%-32s %7s %7s %9s %8s %6s\n' "$t" "$total" "$killed" "$survived" "$timeout" "$score"
+    # suspicious: killed, but slowly (mutmut's ok_suspicious)
+    score=$(python3 -c "print(f'{100*($killed+$timeout+$suspicious)/max(1,$total):.0f}%')")
+    printf '%-36s %7s %7s %9s %8s %10s %6s\n' "$t" "$total" "$killed" "$survived" "$timeout" "$suspicious" "$score"
 done
