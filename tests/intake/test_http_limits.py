@@ -279,3 +279,15 @@ def test_connections_over_the_limit_get_503(intake: HttpIntake, sink: Sink) -> N
         for s in held:
             s.close()
     assert len(sink.alerts) == 5
+
+
+def test_falco_compress_uploads_headers_are_served(intake: HttpIntake, sink: Sink) -> None:
+    # http_output.compress_uploads sets CURLOPT_TRANSFER_ENCODING: libcurl then asks for a
+    # transfer-coded *answer* (TE), which is not a Transfer-Encoding of the request.
+    extra = b"User-Agent: falcosecurity/falco\r\nAccept: */*\r\nConnection: TE\r\nTE: gzip\r\n"
+    with connect(intake) as s:
+        for _ in range(2):  # and the connection is kept
+            s.sendall(request(extra=extra))
+            status, head, _ = read_answer(s)
+            assert status == 200 and b"Connection: close" not in head
+    assert len(sink.alerts) == 2
