@@ -104,6 +104,7 @@ class _Conn(asyncio.Protocol):
         self.closing = False
         self.deadline = 0.0
         self.timeout_status = 0  # 408 when a request is under way at the deadline, 0: close silently
+        self.eof = False  # the client shut its sending side
 
     # --- transport events ------------------------------------------------------------------
 
@@ -161,6 +162,9 @@ class _Conn(asyncio.Protocol):
             self._fail(e.status, e.reason)
 
     def eof_received(self) -> bool | None:
+        self.eof = True
+        if self.busy:
+            return True  # the client is done sending, not reading: answer, then close
         return None  # close our side too
 
     # --- request state machine -------------------------------------------------------------
@@ -240,7 +244,7 @@ class _Conn(asyncio.Protocol):
         if self.closing:
             return
         self.busy = False
-        self._answer(reply, close=not keep_alive)
+        self._answer(reply, close=not keep_alive or self.eof)
         if not self.closing:
             assert self.transport is not None
             self.transport.resume_reading()
@@ -272,6 +276,9 @@ class _Conn(asyncio.Protocol):
         self.buf.clear()
         self.timeout_status = 0
         self.deadline = self.server.loop.time() + _LINGER
+        if self.eof:  # nothing more will come: close once the answer is out
+            self.transport.close()
+            return
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.transport.resume_reading()

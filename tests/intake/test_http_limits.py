@@ -291,3 +291,11 @@ def test_falco_compress_uploads_headers_are_served(intake: HttpIntake, sink: Sin
             status, head, _ = read_answer(s)
             assert status == 200 and b"Connection: close" not in head
     assert len(sink.alerts) == 2
+
+
+def test_a_client_that_shuts_its_sending_side_still_gets_its_answer(intake: HttpIntake, sink: Sink) -> None:
+    with connect(intake) as s:
+        s.sendall(request())
+        s.sock.shutdown(socket.SHUT_WR)
+        assert read_answer(s)[0] == 200 and closed(s)
+    assert len(sink.alerts) == 1
