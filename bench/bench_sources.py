@@ -5,10 +5,13 @@ Three measurements in one run, each reported with a same-run baseline:
             boundary, and zlib + orjson.loads(file)["Records"]), no AWS, no delivery;
   s3:       `ctbridge run --config` with an S3 source over an organization-trail bucket (gzip'd
             files from bench/gen_records.py --org) -> unix socket -> libctbridge.so, whose
-            plugin_next_batch is looped on a thread of this process as Falco would;
+            plugin_next_batch is looped on a thread of this process as Falco would; enrichment
+            off (s3_enrich_default: the same with the default enrich stage on);
   sqs:      the same through an SQS queue of S3 notifications for 100-record files.
-records/s is counted at the plugin (first to last record Falco took). Peak RSS is the bridge
-process's VmHWM. Prints one JSON object.
+records/s is counted at the plugin (first to last record Falco took); records_per_cpu_s divides
+them by the bridge process's user + sys CPU seconds (/proc/PID/stat, start-up included), which is
+"per core" whatever else runs on the machine; the baseline's per-CPU-second rate is its
+process_time. Peak RSS is the bridge process's VmHWM. Prints one JSON object (with the load).
 
     .venv/bin/python bench/bench_sources.py [--records 200000] [--per-file 2000] [--sqs-files 200]
 """
@@ -50,18 +53,21 @@ def gen(out: Path, count: int, per_file: int, big_mb: int = 0) -> list[Path]:
 
 
 def baseline(blobs: list[bytes]) -> dict[str, float]:
-    t = time.perf_counter()
+    """Single-threaded in this process, so its CPU time (process_time) is its time on one core."""
+    t, c = time.perf_counter(), time.process_time()
     n = 0
     for b in blobs:
         n += len(SEP.split(zlib.decompress(b, 47)))
     split_rate = n / (time.perf_counter() - t)
+    split_cpu_rate = n / (time.process_time() - c)
     t = time.perf_counter()
     m = 0
     for b in blobs:
         m += len(orjson.loads(zlib.decompress(b, 47))["Records"])
     parse_rate = m / (time.perf_counter() - t)
     assert n == m, (n, m)
-    return {"records": n, "gunzip_split_per_s": split_rate, "gunzip_orjson_per_s": parse_rate}
+    return {"records": n, "gunzip_split_per_s": split_rate, "gunzip_split_per_cpu_s": split_cpu_rate,
+            "gunzip_orjson_per_s": parse_rate}
 
 
 def run_bridge(config: dict[str, Any], falco: PluginFalco, total: int, tmp: Path, env: dict[str, str],
@@ -84,11 +90,13 @@ def run_bridge(config: dict[str, Any], falco: PluginFalco, total: int, tmp: Path
     proc = subprocess.Popen([sys.executable, "-m", "bridge", "--log-level", "warning", "run", "--config", str(conf)],
                             cwd=REPO, env=env)
     peak = 0
+    cpu = 0.0
     while proc.poll() is None:
         try:
             status = Path(f"/proc/{proc.pid}/status").read_text()
             peak = max(peak, int(re.search(r"VmHWM:\s+(\d+)", status).group(1)))  # type: ignore[union-attr]
-        except (OSError, AttributeError):
+            cpu = _cpu_s(proc.pid)  # the last reading before exit: start-up and shutdown included
+        except (OSError, AttributeError, ValueError):
             pass
         if endless and not w.is_alive():
             proc.send_signal(signal.SIGTERM)
@@ -97,7 +105,14 @@ def run_bridge(config: dict[str, Any], falco: PluginFalco, total: int, tmp: Path
     w.join(60)
     got = len(falco.payloads) - before
     span = stamps[-1] - stamps[0] if len(stamps) == 2 else float("nan")
-    return {"records": got, "records_per_s": got / span, "wall_s": wall, "peak_rss_mb": peak / 1024}
+    return {"records": got, "records_per_s": got / span, "wall_s": wall, "peak_rss_mb": peak / 1024,
+            "bridge_cpu_s": cpu, "records_per_cpu_s": got / cpu if cpu else float("nan")}
+
+
+def _cpu_s(pid: int) -> float:
+    """user + sys of a process so far (all its threads), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def main() -> int:
@@ -130,13 +145,22 @@ def main() -> int:
             falco = PluginFalco(tmp / "ingest.sock")
             falco.start()
             env = {**os.environ, **FAKE_CREDENTIALS}
+            # The source path alone: enrichment (on by default, a per-record stage) is measured apart.
             base = {"falco": {"socket": str(falco.sock), "listen": f"127.0.0.1:{free_port()}", "quiet": 0},
-                    "exit_when_idle": True}
-            out["s3"] = run_bridge({**base, "state": {"path": str(tmp / "s3.db")}, "sources": [
-                {"type": "s3", "bucket": "trail", "endpoint_url": moto.url, "since": "2024-05-01T00:00:00Z",
-                 "until": "2024-05-10T00:00:00Z", "once": True}], "readers": args.readers}, falco, out["baseline"]["records"], tmp, env, False)
+                    "exit_when_idle": True, "enrich": {"enabled": False}}
+            s3_source = {"type": "s3", "bucket": "trail", "endpoint_url": moto.url, "since": "2024-05-01T00:00:00Z",
+                         "until": "2024-05-10T00:00:00Z", "once": True}
+            out["s3"] = run_bridge({**base, "state": {"path": str(tmp / "s3.db")}, "sources": [s3_source],
+                                    "readers": args.readers}, falco, out["baseline"]["records"], tmp, env, False)
+            out["s3_enrich_default"] = run_bridge(
+                {**base, "enrich": {"enabled": True, "state": str(tmp / "enrich.db")},
+                 "state": {"path": str(tmp / "s3e.db")}, "sources": [s3_source], "readers": args.readers},
+                falco, out["baseline"]["records"], tmp, env, False)
             out["s3"]["ratio_to_gunzip_split"] = out["s3"]["records_per_s"] / out["baseline"]["gunzip_split_per_s"]
             out["s3"]["ratio_to_gunzip_orjson"] = out["s3"]["records_per_s"] / out["baseline"]["gunzip_orjson_per_s"]
+            out["s3"]["cpu_ratio_to_gunzip_split"] = (out["s3"]["records_per_cpu_s"]
+                                                      / out["baseline"]["gunzip_split_per_cpu_s"])
+            out["load_avg"] = os.getloadavg()
 
             # SQS: 100-record files behind S3 event notifications.
             small = gen(tmp / "small", args.sqs_files * 100, 100)

@@ -25,6 +25,7 @@ from bridge.app import Collector, ReplayReport, start_intake, wait_quiet
 from bridge.config import from_dict
 from bridge.deliver.checkpoints import Checkpoints
 from bridge.deliver.journal import Journal
+from bridge.deliver.packed import Packed
 from bridge.deliver.socket_client import PluginClient
 from bridge.errors import BridgeError, InputError
 from bridge.model import Alert, BadItem, Record
@@ -41,7 +42,7 @@ log = logging.getLogger("ctbridge.daemon")
 _CHUNK_ITEMS = 256
 _CHUNKS_AHEAD = 8  # per Work being read
 _PRUNE_EVERY = 60.0
-_RECORD, _SKIPPED, _FINISHED = 0, 1, 2
+_RECORD, _SKIPPED, _FINISHED, _RUN = 0, 1, 2, 3
 
 
 @dataclass
@@ -68,7 +69,7 @@ class _Reading:
     """A Work being read by a reader thread; its items arrive in chunks."""
 
     work: Work
-    chunks: queue.Queue[list[Record | BadItem] | _Failed | object] = field(
+    chunks: queue.Queue[list[Record | BadItem] | Packed | _Failed | object] = field(
         default_factory=lambda: queue.Queue(_CHUNKS_AHEAD))
 
 
@@ -111,14 +112,27 @@ class _Marks:
         self.journal = Journal(checkpoints)
         self.sent = 0
         self.acked = 0
-        # (records sent when the mark was made, work, items of the work handled, eventID hash, kind)
-        self._marks: deque[tuple[int, Work, int, int, int]] = deque()
+        # (records sent when the mark was made, work, items of the work handled, eventID hash (a
+        # list of them for a run), kind, records sent before a run)
+        self._marks: deque[tuple[int, Work, int, Any, int, int]] = deque()
+
+    def _key(self, work: Work) -> str:
+        return work.key if work.checkpointed else ""
 
     def record(self, work: Work, done: int, h: int) -> None:
         """Made before the record goes to the client: sending it may seal its batch."""
         self.sent += 1
-        self._marks.append((self.sent, work, done, h, _RECORD))
-        self.journal.note(self.sent, work.key if work.checkpointed else "", done, False, h)
+        self._marks.append((self.sent, work, done, h, _RECORD, 0))
+        self.journal.note(self.sent, self._key(work), done, False, h)
+
+    def run(self, work: Work, done_before: int, items: int, skip: list[int], hashes: list[int]) -> None:
+        """Items done_before+1 .. done_before+items of a Packed: those at the (sorted, 0-based)
+        indexes in skip were dropped as repeats, the others are sent as len(hashes) records.
+        Made before client.send_packed, for the same reason as record()."""
+        before = self.sent
+        self.sent += len(hashes)
+        self._marks.append((self.sent, work, done_before + items, hashes, _RUN, before))
+        self.journal.note_run(before, self._key(work), done_before, items, skip, hashes)
 
     def unrecord(self) -> None:
         """The client refused the record just marked (InputError): it joined no batch."""
@@ -127,12 +141,12 @@ class _Marks:
         self.sent -= 1
 
     def skipped(self, work: Work, done: int) -> None:
-        self._marks.append((self.sent, work, done, 0, _SKIPPED))
-        self.journal.note(self.sent, work.key if work.checkpointed else "", done, False, 0)
+        self._marks.append((self.sent, work, done, 0, _SKIPPED, 0))
+        self.journal.note(self.sent, self._key(work), done, False, 0)
 
     def finished(self, work: Work, done: int) -> None:
-        self._marks.append((self.sent, work, done, 0, _FINISHED))
-        self.journal.note(self.sent, work.key if work.checkpointed else "", done, True, 0)
+        self._marks.append((self.sent, work, done, 0, _FINISHED, 0))
+        self.journal.note(self.sent, self._key(work), done, True, 0)
         if self.sent <= self.acked:  # nothing of it is waiting for the plugin (all repeats or bad)
             self.on_ack(self.acked)
 
@@ -145,22 +159,29 @@ class _Marks:
         finished: list[Work] = []
         acked_by_source: dict[str, int] = {}
         while self._marks and self._marks[0][0] <= acked:
-            _, work, done, h, kind = self._marks.popleft()
+            _, work, done, h, kind, _ = self._marks.popleft()
             if kind == _RECORD:
                 acked_by_source[work.source] = acked_by_source.get(work.source, 0) + 1
                 if h:
                     hashes.append(h)
+            elif kind == _RUN:
+                acked_by_source[work.source] = acked_by_source.get(work.source, 0) + len(h)
+                hashes += h if 0 not in h else [x for x in h if x]
             if kind == _FINISHED:
                 finished.append(work)
             if work.checkpointed:
                 positions[work.key] = (done, kind == _FINISHED)
+        # A run is committed once all of it is ACKed: until then the journal keeps its rows.
+        committed = acked
+        if self._marks and self._marks[0][4] == _RUN:
+            committed = min(acked, self._marks[0][5])
         now = time.time()
         with self._cp.transaction():
             for key, (done, complete) in positions.items():
                 self._cp.advance(key, done, complete)
             if hashes:
                 self._cp.add_seen(hashes, now)
-            self.journal.acked(acked)
+            self.journal.acked(committed)
         for source, n in acked_by_source.items():
             m.RECORDS_ACKED.labels(source=source).inc(n)
             self._report.acked += n
@@ -174,6 +195,39 @@ class _Marks:
                     work.on_done()
                 except Exception as e:  # a failed completion (e.g. delete) is retried by the source
                     log.error("%s: completing after ACK failed: %s", work.key, e)
+
+
+class _KeyDedup(WindowDedup):
+    """WindowDedup by key (packed.event_key of the eventID, equal to the stable_hash the seen
+    table stores), whole runs at once."""
+
+    def check_key(self, h: int) -> int | None:
+        """check() for a key; 0 (no eventID) is never a repeat."""
+        if not h:
+            return 0
+        if h in self._young:
+            self.duplicates += 1
+            return None
+        if h in self._old:
+            self._old.discard(h)
+            self._add(h)
+            self.duplicates += 1
+            return None
+        self._add(h)
+        return h
+
+    def check_keys(self, keys: list[int]) -> list[int]:
+        """check_key() for each key in order; returns the indexes of the repeats. When none was
+        seen and they are distinct (one log file, usually) it is a few set operations."""
+        present = [k for k in keys if k] if 0 in keys else keys
+        young = self._young
+        if len(young) + len(present) < self._half and young.isdisjoint(present) and self._old.isdisjoint(present):
+            before = len(young)
+            young.update(present)
+            if len(young) - before == len(present):
+                return []
+            young.difference_update(present)  # repeats inside the run: one by one
+        return [i for i, k in enumerate(keys) if self.check_key(k) is None]
 
 
 class Daemon:
@@ -221,7 +275,7 @@ class Daemon:
             # the dedup window and positions read, and the sources started.
             assert client.instance_id is not None
             marks.journal.recover(client.instance_id, client.welcome_last_seq)
-            dedup = WindowDedup(cfg.dedup.max_entries)
+            dedup = _KeyDedup(cfg.dedup.max_entries)
             dedup.preload(checkpoints.seen_since(time.time() - window, cfg.dedup.max_entries))
             feed = _Feed(self.stop, max(2, cfg.readers * 2))
             ready: queue.Queue[_Reading | object] = queue.Queue(max(2, cfg.readers * 2))
@@ -290,7 +344,7 @@ class Daemon:
                 return
             _fill(reading)
 
-    def _deliver(self, reading: _Reading, client: PluginClient, marks: _Marks, dedup: WindowDedup,
+    def _deliver(self, reading: _Reading, client: PluginClient, marks: _Marks, dedup: _KeyDedup,
                  quarantine: Quarantine, checkpoints: Checkpoints) -> None:
         work = reading.work
         start, complete = checkpoints.position(work.key) if work.checkpointed else (0, False)
@@ -312,8 +366,27 @@ class Daemon:
                     work.on_abandon(chunk.reason)
                 _count(source, read, delivered, dups, bad)
                 return
+            keys: list[int] | None = None
+            if isinstance(chunk, Packed):
+                n = len(chunk.ends)
+                first = min(n, max(0, start - done))  # resuming inside it
+                if self.enricher is None and not chunk.bad and chunk.max_len <= client.max_record_bytes:
+                    run = chunk.keys[first:] if first else chunk.keys
+                    skip = dedup.check_keys(run)
+                    dropped = set(skip)
+                    hashes = [k for i, k in enumerate(run) if i not in dropped] if skip else run
+                    marks.run(work, done + first, n - first, skip, hashes)
+                    client.send_packed(chunk.data, chunk.ends, [*range(first), *(first + i for i in skip)])
+                    done += n
+                    read += n - first
+                    delivered += len(hashes)
+                    dups += len(skip)
+                    continue
+                # The slow path (an enricher, a record above the plugin's limit): Records again.
+                keys = [0] * len(chunk.bad) + chunk.keys
+                chunk = [*chunk.bad, *chunk.records()]
             assert isinstance(chunk, list)
-            for item in chunk:
+            for i, item in enumerate(chunk):
                 done += 1
                 if done <= start:
                     continue
@@ -323,7 +396,7 @@ class Daemon:
                     marks.skipped(work, done)
                     continue
                 read += 1
-                h = dedup.check(item.event_id)
+                h = dedup.check(item.event_id) if keys is None else dedup.check_key(keys[i])
                 if h is None:
                     dups += 1
                     marks.skipped(work, done)
@@ -374,6 +447,12 @@ def _fill(reading: _Reading) -> None:
     chunk: list[Record | BadItem] = []
     try:
         for item in _items(reading.work):
+            if isinstance(item, Packed):  # a whole file, split as bytes: one chunk of its own
+                if chunk:
+                    put(chunk)
+                    chunk = []
+                put(item)
+                continue
             chunk.append(item)
             if len(chunk) >= _CHUNK_ITEMS:
                 put(chunk)
@@ -394,7 +473,7 @@ def _fill(reading: _Reading) -> None:
     put(_END)
 
 
-def _items(work: Work) -> Iterator[Record | BadItem]:
+def _items(work: Work) -> Iterator[Record | BadItem | Packed]:
     yield from work.items()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from array import array
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -22,11 +23,17 @@ CREATE TABLE IF NOT EXISTS cursors (  -- a source's position (S3 listing time, l
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS seen_ids (  -- eventIDs in Falco, for dedup across restarts
+CREATE TABLE IF NOT EXISTS seen_ids (  -- eventIDs in Falco, one row each (read, no longer written)
     h    INTEGER PRIMARY KEY,  -- 64-bit hash of the eventID
     at   REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS seen_ids_at ON seen_ids (at);
+CREATE TABLE IF NOT EXISTS seen_runs (  -- eventIDs in Falco, for dedup across restarts: one row per ACK
+    at     REAL NOT NULL,
+    n      INTEGER NOT NULL,
+    hashes BLOB NOT NULL  -- 8 bytes (int64, native order) per eventID hash
+);
+CREATE INDEX IF NOT EXISTS seen_runs_at ON seen_runs (at);
 CREATE TABLE IF NOT EXISTS journal (  -- sealed batches not yet ACKed (bridge/deliver/journal.py)
     sealed    INTEGER PRIMARY KEY,  -- records sealed by this run when the batch was (its last one)
     seq       INTEGER NOT NULL,
@@ -105,21 +112,47 @@ class Checkpoints:
             self._db.execute("COMMIT")
 
     def add_seen(self, hashes: Iterable[int], at: float) -> None:
+        """One row for the lot: a row per ID cost more than the rest of an ACK together."""
+        arr = array("q", hashes)
+        if not arr:
+            return
         with self._guard():
-            self._db.executemany("INSERT OR REPLACE INTO seen_ids (h, at) VALUES (?, ?)", ((h, at) for h in hashes))
+            self._db.execute("INSERT INTO seen_runs (at, n, hashes) VALUES (?, ?, ?)", (at, len(arr), arr.tobytes()))
 
     def seen_since(self, since: float, limit: int) -> list[int]:
         """The newest `limit` seen IDs recorded after `since`, oldest first."""
+        runs: list[array[int]] = []
+        total = 0
         with self._guard():
-            rows = self._db.execute("SELECT h FROM seen_ids WHERE at >= ? ORDER BY at DESC LIMIT ?",
-                                    (since, limit)).fetchall()
-        return [int(r[0]) for r in reversed(rows)]
+            for (blob,) in self._db.execute("SELECT hashes FROM seen_runs WHERE at >= ? ORDER BY at DESC, rowid DESC",
+                                            (since,)):
+                a = array("q")
+                a.frombytes(blob)
+                runs.append(a)
+                total += len(a)
+                if total >= limit:
+                    break
+            legacy = self._db.execute("SELECT h FROM seen_ids WHERE at >= ? ORDER BY at DESC LIMIT ?",
+                                      (since, max(0, limit - total))).fetchall()
+        out = [int(r[0]) for r in reversed(legacy)]
+        for a in reversed(runs):
+            out += a.tolist()
+        return out[-limit:] if limit > 0 else []
 
     def prune_seen(self, before: float, keep: int) -> None:
+        """Drops IDs older than `before`, and runs beyond the newest `keep` IDs (the run that
+        reaches `keep` is kept whole)."""
         with self._guard():
+            self._db.execute("DELETE FROM seen_runs WHERE at < ?", (before,))
+            total, drop = 0, []
+            for rowid, n in self._db.execute("SELECT rowid, n FROM seen_runs ORDER BY at DESC, rowid DESC"):
+                if total >= keep:
+                    drop.append((rowid,))
+                total += n
+            self._db.executemany("DELETE FROM seen_runs WHERE rowid = ?", drop)
             self._db.execute("DELETE FROM seen_ids WHERE at < ?", (before,))
             self._db.execute("DELETE FROM seen_ids WHERE h IN (SELECT h FROM seen_ids ORDER BY at DESC "
-                             "LIMIT -1 OFFSET ?)", (keep,))
+                             "LIMIT -1 OFFSET ?)", (max(0, keep - total),))
 
     def journal_put(self, sealed: int, seq: int, instance: int, hashes: bytes, positions: str) -> None:
         with self._guard():

@@ -24,13 +24,32 @@ from bridge.deliver.checkpoints import Checkpoints
 log = logging.getLogger("ctbridge.journal")
 
 
+class _Run:
+    """A run of a Packed's items not yet wholly in sealed batches (Journal.note_run)."""
+
+    __slots__ = ("before", "key", "done", "items", "skip", "hashes")
+
+    def __init__(self, before: int, key: str, done: int, items: int, skip: list[int], hashes: list[int]) -> None:
+        self.before, self.key, self.done, self.items, self.skip, self.hashes = before, key, done, items, skip, hashes
+
+
+def _nth_kept(k: int, skip: list[int]) -> int:
+    """The 0-based index of the k-th (from 1) item not in skip (sorted)."""
+    idx = k - 1
+    for s in skip:
+        if s > idx:
+            break
+        idx += 1
+    return idx
+
+
 class Journal:
     """Marks in send order (note), journal rows at seal (on_seal), cleared at ACK (acked)."""
 
     def __init__(self, checkpoints: Checkpoints) -> None:
         self._cp = checkpoints
         # Marks not yet in a sealed batch: (records sent when made, input or "", done, complete, hash)
-        self._open: deque[tuple[int, str, int, bool, int]] = deque()
+        self._open: deque[tuple[int, str, int, bool, int] | _Run] = deque()
         self._sealed = 0  # records covered by the rows written so far
         self.enabled = True  # off: the pre-journal behaviour (tests plant it to see theirs fail)
 
@@ -39,9 +58,14 @@ class Journal:
         key "" for an input without a checkpoint (an SQS message)."""
         self._open.append((sent, key, done, complete, h))
 
+    def note_run(self, before: int, key: str, done: int, items: int, skip: list[int], hashes: list[int]) -> None:
+        """Items done+1 .. done+items, sent as records before+1 .. before+len(hashes) except the
+        ones at the (sorted, 0-based) indexes in skip, dropped as repeats."""
+        self._open.append(_Run(before, key, done, items, skip, hashes))
+
     def unnote(self) -> None:
         """Takes back the last note (the record was refused before it joined a batch)."""
-        self._open.pop()
+        self._open.pop()  # always a note(): runs are never refused
 
     def on_seal(self, seq: int, instance: int, sealed: int) -> None:
         """PluginClient's hook: the batch ending at record `sealed` got `seq` for `instance`;
@@ -53,8 +77,31 @@ class Journal:
             return
         hashes = array("q")
         positions: dict[str, tuple[int, bool]] = {}
-        while self._open and self._open[0][0] <= sealed:
-            _, key, done, complete, h = self._open.popleft()
+        while self._open:
+            e = self._open[0]
+            if isinstance(e, _Run):
+                n = len(e.hashes)
+                if e.before > sealed or (n and e.before == sealed):
+                    break
+                k = min(n, sealed - e.before)
+                if k == n:
+                    self._open.popleft()
+                    hashes.extend(h for h in e.hashes if h)
+                    if e.key:
+                        positions[e.key] = (e.done + e.items, False)
+                    continue
+                cut = _nth_kept(k, e.skip) + 1  # the run's items up to its k-th record
+                hashes.extend(h for h in e.hashes[:k] if h)
+                if e.key:
+                    positions[e.key] = (e.done + cut, False)
+                e.before, e.done, e.items = e.before + k, e.done + cut, e.items - cut
+                e.hashes = e.hashes[k:]
+                e.skip = [s - cut for s in e.skip if s >= cut]
+                break
+            sent, key, done, complete, h = e
+            if sent > sealed:
+                break
+            self._open.popleft()
             if h:
                 hashes.append(h)
             if key:

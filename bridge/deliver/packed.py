@@ -49,14 +49,15 @@ class Packed:
     max_len: int = 0  # the longest record, to check against the plugin's limit at once
 
     def records(self) -> Iterator[Record]:
-        """The entries as Records again (the slow path: a record above the plugin's limit)."""
+        """The entries as Records again (the slow path: a record above the plugin's limit, or a
+        caller that takes Records), with the eventID where fast_pack found it."""
         mv = memoryview(self.data)
         start = 0
         for i, end in enumerate(self.ends):
             ts_ns, size = _ENTRY.unpack_from(mv, start)
             raw = bytes(mv[start + _ENTRY.size:end])
             assert len(raw) == size
-            yield Record(raw, ts_ns, f"{self.name}#{i}")
+            yield Record(raw, ts_ns, f"{self.name}#{i}", _event_id(raw))
             start = end
 
 
@@ -84,6 +85,39 @@ def pack_items(name: str, items: Iterable[Record | BadItem]) -> Packed:
             out.max_len = len(raw)
     out.data = bytes(buf)
     return out
+
+
+def within(packed: Packed, lo: int, hi: int) -> Packed:
+    """The entries whose ts_ns is in [lo, hi): `packed` itself when all are (no copy)."""
+    unpack, start, keep = _ENTRY.unpack_from, 0, []
+    for i, end in enumerate(packed.ends):
+        if lo <= unpack(packed.data, start)[0] < hi:
+            keep.append(i)
+        start = end
+    if len(keep) == len(packed.ends):
+        return packed
+    out = Packed(packed.name, bad=packed.bad)
+    buf = bytearray()
+    for i in keep:
+        buf += packed.data[packed.ends[i - 1] if i else 0:packed.ends[i]]
+        out.ends.append(len(buf))
+        out.keys.append(packed.keys[i])
+        out.max_len = max(out.max_len, packed.ends[i] - (packed.ends[i - 1] if i else 0) - _ENTRY.size)
+    out.data = bytes(buf)
+    return out
+
+
+def pack_blob(name: str, raw: bytes, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Packed | None:
+    """A whole (gzip'd) CloudTrail-written log file in memory, split by fast_pack; None when it is
+    anything else (the caller streams it through normalize.stream, which names the problem)."""
+    data = _gunzip_bounded(raw) if raw[:2] == _GZIP_MAGIC else raw
+    if data is None:
+        return None
+    try:
+        data.decode("utf-8")  # C speed; a record that is not UTF-8 is quarantined by normalize.stream
+    except UnicodeDecodeError:
+        return None
+    return fast_pack(name, data, max_record_bytes)
 
 
 def file_chunks(path: str) -> Iterator[bytes]:
@@ -120,6 +154,16 @@ def _gunzip_bounded(raw: bytes) -> bytes | None:
     if not d.eof or d.unconsumed_tail or d.unused_data.strip(b"\x00"):
         return None
     return out
+
+
+def _event_id(raw: bytes) -> str | None:
+    """The eventID as fast_pack finds it (the key written once, a value without escapes)."""
+    k = raw.rfind(_K_ID)
+    if k < 0:
+        return None
+    k += len(_K_ID)
+    q = raw.find(b'"', k)
+    return raw[k:q].decode("utf-8", "surrogateescape") or None if q > k else None
 
 
 def event_key(event_id: bytes) -> int:

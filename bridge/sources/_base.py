@@ -14,6 +14,7 @@ from bridge.registry import Registry
 
 if TYPE_CHECKING:
     from bridge.deliver.checkpoints import Checkpoints
+    from bridge.deliver.packed import Packed
     from bridge.normalize.quarantine import Quarantine
 
 
@@ -66,7 +67,9 @@ class Retry(BridgeError):
 class Work:
     key: str  # stable name: the checkpoint key and the origin prefix (e.g. s3://bucket/key)
     source: str  # the source's name, for metrics and logs
-    items: Callable[[], Iterable[Record | BadItem]]  # read lazily; may raise Retry
+    # read lazily; may raise Retry. A Packed is a whole CloudTrail file split as bytes (its items
+    # are its records, in order): the daemon copies it into batches without a Record per record.
+    items: Callable[[], Iterable[Record | BadItem | Packed]]
     checkpointed: bool = True  # resume inside the work from Checkpoints, and mark it complete
     on_done: Callable[[], None] | None = None  # every record ACKed (or skipped): commit
     on_abandon: Callable[[str], None] | None = None  # reading failed (Retry): leave it for later

@@ -14,11 +14,12 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.deliver.checkpoints import Checkpoints
+from bridge.deliver.packed import Packed
 from bridge.errors import ConfigError
 from bridge.model import BadItem, Record
 from bridge.normalize.quarantine import Quarantine
@@ -113,7 +114,7 @@ def _read(work: Work, checkpoints: Checkpoints | None = None) -> Iterator[Record
     done = 0
     for attempt in range(_RETRIES):
         try:
-            for n, item in enumerate(work.items(), 1):
+            for n, item in enumerate(_records(work.items()), 1):
                 if n > done:
                     done = n
                     yield item
@@ -125,6 +126,16 @@ def _read(work: Work, checkpoints: Checkpoints | None = None) -> Iterator[Record
                 _finish(work, checkpoints, done)
                 return
             time.sleep(_aws.backoff(attempt))
+
+
+def _records(items: Iterable[Record | BadItem | Packed]) -> Iterator[Record | BadItem]:
+    """Replay takes Records: a Packed object (read whole, split as bytes) is turned back into them."""
+    for item in items:
+        if isinstance(item, Packed):
+            yield from item.bad
+            yield from item.records()
+        else:
+            yield item
 
 
 def _finish(work: Work, checkpoints: Checkpoints | None, done: int) -> None:

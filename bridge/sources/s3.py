@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.config import _where
+from bridge.deliver.packed import Packed, pack_blob, within
 from bridge.errors import ConfigError
 from bridge.model import BadItem, Record
 from bridge.normalize.stream import CHUNK, records_from_chunks
@@ -34,6 +35,8 @@ from bridge.sources._config import parse_duration
 from bridge.sources._metrics import OBJECTS_SKIPPED, RECORDS_QUARANTINED
 
 log = logging.getLogger("ctbridge.sources.s3")
+
+PACK_BYTES = 4 << 20  # objects up to this size (gzip'd) are read whole and split as bytes
 
 FILE_NAME = re.compile(
     r"^(?P<account>\d{12})_CloudTrail(?P<insight>-Insight)?_(?P<region>[a-z0-9-]+)_"
@@ -326,13 +329,16 @@ class S3Source:
         return Work(key=self._key(key), source=self.name, items=lambda: self.read(key),
                     on_done=done, on_abandon=abandon, newest_ts=t)
 
-    def read(self, key: str) -> Iterator[Record | BadItem]:
+    def read(self, key: str) -> Iterator[Record | BadItem | Packed]:
         items = read_object(self.s3, self.config.bucket, key, self.name)
         if self.until is None:
             yield from items
             return
         lo, hi = int(self.since * 1e9), int(self.until * 1e9)
         for item in items:
+            if isinstance(item, Packed):
+                yield within(item, lo, hi)
+                continue
             if isinstance(item, Record) and not lo <= item.ts_ns < hi:
                 continue
             yield item
@@ -341,19 +347,30 @@ class S3Source:
 _GONE = ("NoSuchKey", "404", "NoSuchBucket")
 
 
-def read_object(s3: Any, bucket: str, key: str, source: str) -> Iterator[Record | BadItem]:
-    """The records of one object, streamed. A missing object is a BadItem; any other AWS or
-    network error is Retry (read it again later)."""
+def read_object(s3: Any, bucket: str, key: str, source: str) -> Iterator[Record | BadItem | Packed]:
+    """The records of one object. An object of at most PACK_BYTES that CloudTrail wrote is one
+    Packed (read whole, split as bytes: bridge.deliver.packed); anything else is streamed as
+    Records. A missing object is a BadItem; any other AWS or network error is Retry (read it
+    again later)."""
     name = f"s3://{bucket}/{key}"
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        resp = s3.get_object(Bucket=bucket, Key=key)
     except AWS_EXCEPTIONS as e:
         code = _aws.count(source, e)
         if code in _GONE:
             yield BadItem(name, f"{name}: cannot read: {_aws.describe(e)}")
             return
         raise Retry(f"{name}: {_aws.describe(e)}") from None
+    body = resp["Body"]
     try:
+        if int(resp.get("ContentLength") or PACK_BYTES + 1) <= PACK_BYTES:
+            raw = b"".join(_chunks(body, name, source))
+            packed = pack_blob(name, raw)
+            if packed is not None:
+                yield packed
+            else:
+                yield from records_from_chunks(name, [raw])
+            return
         yield from records_from_chunks(name, _chunks(body, name, source))
     finally:
         body.close()

@@ -27,6 +27,7 @@ from bridge.sources import _aws
 from bridge.sources._aws import AWS_EXCEPTIONS
 from bridge.sources._base import SOURCES, Feed, Retry, SourceContext, Work
 from bridge.sources._metrics import OBJECTS_SKIPPED, RECORDS_QUARANTINED, SQS_DELETED, SQS_IN_FLIGHT, SQS_RECEIVED
+from bridge.deliver.packed import Packed
 from bridge.sources.s3 import DIGEST, FILE_NAME, read_object
 
 log = logging.getLogger("ctbridge.sources.sqs")
@@ -185,7 +186,7 @@ class SqsSource:
         feed.put(Work(key=origin, source=self.name, items=lambda: self._items(origin, notice), checkpointed=False,
                       on_done=done, on_abandon=abandon, newest_ts=sent))
 
-    def _items(self, origin: str, notice: Notice) -> Iterator[Record | BadItem]:
+    def _items(self, origin: str, notice: Notice) -> Iterator[Record | BadItem | Packed]:
         for i, rec in enumerate(notice.records):
             yield record_from_value(rec, f"{origin}#{i}")
         _, s3 = self._clients()

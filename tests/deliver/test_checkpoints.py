@@ -35,3 +35,20 @@ def test_progress_never_moves_backwards_and_survives_reopen(tmp_path: Path) -> N
 def test_unusable_database_path_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="checkpoint database"):
         Checkpoints(tmp_path / "missing-dir" / "s.db")
+
+
+def test_seen_ids_are_stored_per_ack_reloaded_newest_first_and_pruned(tmp_path: Path) -> None:
+    cp = Checkpoints(tmp_path / "s.db")
+    cp.add_seen([1, 2, 3], 100.0)
+    cp.add_seen([4, 5], 200.0)
+    cp.add_seen([], 250.0)
+    cp.add_seen([6], 300.0)
+    cp.close()
+    cp = Checkpoints(tmp_path / "s.db")  # a restart reads them back
+    assert cp.seen_since(0, 100) == [1, 2, 3, 4, 5, 6]
+    assert cp.seen_since(150, 100) == [4, 5, 6]  # the window
+    assert cp.seen_since(0, 4) == [3, 4, 5, 6]  # the newest `limit`, oldest first
+    cp.prune_seen(150, 100)
+    assert cp.seen_since(0, 100) == [4, 5, 6]
+    cp.prune_seen(0, 1)  # keeps the newest run that reaches 1 ID
+    assert cp.seen_since(0, 100) == [6]

@@ -70,3 +70,19 @@ def test_a_refused_record_is_taken_back(tmp_path: Path) -> None:
     j.on_seal(1, 5, 1)
     assert Journal(cp).recover(5, 1) == (1, 0)
     assert cp.position("a.json") == (2, False) and cp.seen_since(0, 10) == [11]
+
+
+def test_a_run_cut_by_batches_journals_exact_positions_and_hashes(tmp_path: Path) -> None:
+    cp = Checkpoints(tmp_path / "s.db")
+    j = Journal(cp)
+    # Items 1..6 of f.gz as one run: items 2 and 3 (indexes 1, 2) are repeats, the other four
+    # records are sent as records 1..4 with keys 21, 24, 25, 26.
+    j.note_run(0, "f.gz", 0, 6, [1, 2], [21, 24, 25, 26])
+    j.on_seal(1, 9, 1)  # batch 1: record 1 (item 1)
+    j.on_seal(2, 9, 2)  # batch 2: record 2 (item 4, after the two repeats)
+    j.on_seal(3, 9, 4)  # batch 3: records 3 and 4 (items 5 and 6): the run is done
+    rows = cp.journal_rows()
+    assert [(r[0], r[3]) for r in rows] == [(1, '{"f.gz": [1, false]}'), (2, '{"f.gz": [4, false]}'),
+                                           (3, '{"f.gz": [6, false]}')]
+    assert Journal(cp).recover(9, 2) == (2, 1)
+    assert cp.position("f.gz") == (4, False) and sorted(cp.seen_since(0, 10)) == [21, 24]
