@@ -71,7 +71,7 @@ def baseline(blobs: list[bytes]) -> dict[str, float]:
 
 
 def run_bridge(config: dict[str, Any], falco: PluginFalco, total: int, tmp: Path, env: dict[str, str],
-               endless: bool) -> dict[str, float]:
+               endless: bool, moto_pid: int) -> dict[str, float]:
     conf = tmp / f"c{time.monotonic_ns()}.yaml"
     conf.write_text(yaml.safe_dump(config))
     before = len(falco.payloads)
@@ -86,6 +86,7 @@ def run_bridge(config: dict[str, Any], falco: PluginFalco, total: int, tmp: Path
 
     w = threading.Thread(target=watch, daemon=True)
     w.start()
+    moto_cpu = _cpu_s(moto_pid)
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "bridge", "--log-level", "warning", "run", "--config", str(conf)],
                             cwd=REPO, env=env)
@@ -106,7 +107,8 @@ def run_bridge(config: dict[str, Any], falco: PluginFalco, total: int, tmp: Path
     got = len(falco.payloads) - before
     span = stamps[-1] - stamps[0] if len(stamps) == 2 else float("nan")
     return {"records": got, "records_per_s": got / span, "wall_s": wall, "peak_rss_mb": peak / 1024,
-            "bridge_cpu_s": cpu, "records_per_cpu_s": got / cpu if cpu else float("nan")}
+            "bridge_cpu_s": cpu, "records_per_cpu_s": got / cpu if cpu else float("nan"),
+            "moto_cpu_s": _cpu_s(moto_pid) - moto_cpu}  # the server shares the 2 cores
 
 
 def _cpu_s(pid: int) -> float:
@@ -151,11 +153,11 @@ def main() -> int:
             s3_source = {"type": "s3", "bucket": "trail", "endpoint_url": moto.url, "since": "2024-05-01T00:00:00Z",
                          "until": "2024-05-10T00:00:00Z", "once": True}
             out["s3"] = run_bridge({**base, "state": {"path": str(tmp / "s3.db")}, "sources": [s3_source],
-                                    "readers": args.readers}, falco, out["baseline"]["records"], tmp, env, False)
+                                    "readers": args.readers}, falco, out["baseline"]["records"], tmp, env, False, moto._proc.pid)
             out["s3_enrich_default"] = run_bridge(
                 {**base, "enrich": {"enabled": True, "state": str(tmp / "enrich.db")},
                  "state": {"path": str(tmp / "s3e.db")}, "sources": [s3_source], "readers": args.readers},
-                falco, out["baseline"]["records"], tmp, env, False)
+                falco, out["baseline"]["records"], tmp, env, False, moto._proc.pid)
             out["s3"]["ratio_to_gunzip_split"] = out["s3"]["records_per_s"] / out["baseline"]["gunzip_split_per_s"]
             out["s3"]["ratio_to_gunzip_orjson"] = out["s3"]["records_per_s"] / out["baseline"]["gunzip_orjson_per_s"]
             out["s3"]["cpu_ratio_to_gunzip_split"] = (out["s3"]["records_per_cpu_s"]
@@ -176,7 +178,7 @@ def main() -> int:
             out["sqs"] = run_bridge({**base, "exit_when_idle": False, "state": {"path": str(tmp / "sqs.db")},
                                      "sources": [{"type": "sqs", "queue_url": url, "endpoint_url": moto.url,
                                                   "wait_time": 1, "receivers": 4}], "readers": 8},
-                                    falco, len(small) * 100, tmp, env, True)
+                                    falco, len(small) * 100, tmp, env, True, moto._proc.pid)
             falco.close()
     finally:
         moto.close()
