@@ -52,7 +52,7 @@ class Checkpoints:
             # In WAL mode NORMAL still survives the process being killed (what checkpoints guard
             # against); it skips the fsync per commit, which cost 5 ms per ACK.
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(f"BEGIN;{_SCHEMA}COMMIT;")  # one transaction: the WAL holds each page once
             self._lock = threading.RLock()
         except sqlite3.Error as e:
             raise ConfigError(f"checkpoint database {str(path)!r}: {e}") from None
