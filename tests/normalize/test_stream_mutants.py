@@ -190,3 +190,74 @@ def test_empty_and_tiny_inputs() -> None:
     assert [(g.origin, g.reason) for g in run([b"", b""], name="e.json")] == [("e.json", "e.json: empty input")]  # type: ignore[union-attr]
     assert run([b'{"Records":[]}'], name="e.json") == []
     assert run([b'{"Records":[ ]}\n'], name="e.json") == []
+
+
+def test_a_gzip_magic_alone_at_the_end_is_a_truncated_member() -> None:
+    got = run([GZ + b"\x1f\x8b"])
+    assert bad(got)[-1].startswith("f.json.gz: truncated gzip: stream ends early after ")
+    assert [g.origin for g in got if isinstance(g, BadItem)] == [f"f.json.gz#{len(ids(got))}"]
+
+
+def test_size_limit_counts_every_output_chunk() -> None:
+    data = log(*(rec(i, pad="y" * 30_000) for i in range(100)))  # 3 MB: three decompress chunks
+    got = run([gzip.compress(data)], max_blob_bytes=2 << 20)
+    assert bad(got) == [f"f.json.gz: decompresses to more than {2 << 20} bytes (after {len(ids(got))} records)"]
+
+
+@pytest.mark.parametrize("name", ["x.jsonl", "x.NDJSON", "x.jsonl.gz", "x.ndjson.gz"])
+def test_json_lines_of_log_files_are_read_as_lines(name: str) -> None:
+    data = log(rec(1), rec(2)) + b"\n" + log(rec(3)) + b"\n"
+    if name.endswith(".gz"):
+        data = gzip.compress(data)
+    for chunks in ([data], [data[i:i + 9] for i in range(0, len(data), 9)]):
+        got = run(chunks, name=name)
+        assert ids(got) == ["id-1", "id-2", "id-3"] and bad(got) == [], (name, got)
+
+
+def test_last_record_damaged_is_reported_not_dropped() -> None:
+    broken = b'{"eventVersion":"1","eventTime":"2026-11-20T10:00:00Z","x":{"a":1'
+    got = run([log(rec(1), broken)], name="f.json")
+    assert ids(got) == ["id-1"]
+    assert [(g.origin, g.raw) for g in got if isinstance(g, BadItem)] == [("f.json#1", broken)]
+
+
+@pytest.mark.parametrize("broken", [
+    b'{"eventVersion":"1","eventTime":"2026-11-20T10:00:00Z","x":"caf\xe9"}',  # not UTF-8
+    b'{"eventVersion":"1","eventID":"n"}',  # no eventTime
+    b'{"eventVersion":"1","eventTime":"2026-13-45T10:00:00Z"}',  # matches the quick scan, not a date
+    # Not JSON, and no eventTime where the quick scan takes it (which trusts CloudTrail's bytes and
+    # leaves syntax to the plugin): the parser judges, brackets in strings must not make it wait
+    # for more input.
+    b'{"eventVersion":"1","x":"[","y":tru}',
+    b'{"eventVersion":"1","x":1]}',
+])
+def test_a_bad_record_leaves_its_neighbours_byte_for_byte(broken: bytes) -> None:
+    for chunks in ([log(rec(1), broken, rec(2), rec(3))], [log(rec(1), broken, rec(2), rec(3))[i:i + 11] for i in range(0, 500, 11)]):
+        got = run(chunks, name="f.json")
+        assert [g.raw for g in got if isinstance(g, Record)] == [rec(1), rec(2), rec(3)], broken
+        assert [(g.origin, g.raw) for g in got if isinstance(g, BadItem)] == [("f.json#1", broken)]
+
+
+def test_skipping_a_big_record_finds_a_boundary_split_across_chunks() -> None:
+    huge = rec(1, blob="x" * (3 << 19))
+    data = log(rec(0), huge, rec(2), rec(3))
+    sep = data.index(b'},{"eventVersion"', data.index(b'"id-1"'))
+    for cut in (5, 10, 16):
+        at = sep + cut
+        chunks = [data[i:min(i + 65536, at)] for i in range(0, at, 65536)] + [data[at:]]
+        got = run(chunks, name="f.json", max_record_bytes=1000)
+        assert ids(got) == ["id-0", "id-2", "id-3"], cut
+        assert bad(got) == ["f.json record 1: over the 1000 byte record limit"]
+
+
+def test_a_big_last_record_is_skipped_to_the_end() -> None:
+    data = log(rec(0), rec(1, blob="x" * (3 << 19)))
+    got = run([data[i:i + 65536] for i in range(0, len(data), 65536)], name="f.json", max_record_bytes=1000)
+    assert [(g.origin, g.event_id if isinstance(g, Record) else g.reason) for g in got] == [
+        ("f.json#0", "id-0"), ("f.json#1", "f.json record 1: over the 1000 byte record limit")]
+
+
+def test_gzip_of_something_else_is_judged_by_the_parser() -> None:
+    (got,) = run([gzip.compress(b"hello")], name="x.json.gz")
+    assert isinstance(got, BadItem) and got.origin == "x.json.gz"
+    assert got.reason.startswith("x.json.gz: invalid JSON: ") and "gzip" not in got.reason
