@@ -41,9 +41,15 @@ def _bucket(endpoint: str, files: int, per_file: int) -> list[str]:
     return ids
 
 
-@pytest.mark.parametrize("held", [False, True], ids=["acks_flowing", "acks_held"])
+# enrich on: every record goes through client.send (the enricher adds a key to each); off: whole
+# files take the packed path (send_packed, one mark per file): the journal must cover both.
+PATHS = [(False, True), (True, True), (False, False), (True, False)]
+PATH_IDS = ["flowing-per_record", "held-per_record", "flowing-packed", "held-packed"]
+
+
+@pytest.mark.parametrize(("held", "enrich"), PATHS, ids=PATH_IDS)
 def test_sigkill_mid_file_then_restart_delivers_each_record_once(aws: str, plugin_falco: PluginFalco, tmp_path: Path,
-                                                                 held: bool) -> None:
+                                                                 held: bool, enrich: bool) -> None:
     falco = plugin_falco
     ids = _bucket(aws, files=4, per_file=5000)
     conf = tmp_path / "c.yaml"
@@ -51,7 +57,7 @@ def test_sigkill_mid_file_then_restart_delivers_each_record_once(aws: str, plugi
         "falco": {"socket": str(falco.sock), "listen": f"127.0.0.1:{free_port()}", "quiet": 0},
         "state": {"path": str(tmp_path / "state.db")},
         "sources": [{"type": "s3", "bucket": "trail", "since": "2h", "once": True, "endpoint_url": aws}],
-        "exit_when_idle": True, "readers": 1,
+        "exit_when_idle": True, "readers": 1, "enrich": {"enabled": enrich},
     }))
     env = {**os.environ, **FAKE_CREDENTIALS}
     argv = [sys.executable, "-m", "bridge", "run", "--config", str(conf)]
@@ -258,9 +264,9 @@ def test_throttling_and_5xx_storm_are_retried(aws: str, plugin_falco: PluginFalc
     assert {"SlowDown", "InternalError", "ServiceUnavailable"} <= set(proxy.injected)
 
 
-@pytest.mark.parametrize("held", [False, True], ids=["acks_flowing", "acks_held"])
+@pytest.mark.parametrize(("held", "enrich"), PATHS[:3], ids=PATH_IDS[:3])
 def test_sqs_sigkill_then_restart_each_record_once_each_message_deleted_once(
-        aws: str, plugin_falco: PluginFalco, tmp_path: Path, held: bool) -> None:
+        aws: str, plugin_falco: PluginFalco, tmp_path: Path, held: bool, enrich: bool) -> None:
     falco = plugin_falco
     s3 = boto3.client("s3", endpoint_url=aws, region_name="us-east-1")
     sqs = boto3.client("sqs", endpoint_url=aws, region_name="us-east-1")
@@ -281,6 +287,7 @@ def test_sqs_sigkill_then_restart_each_record_once_each_message_deleted_once(
         "state": {"path": str(tmp_path / "state.db")},
         "sources": [{"type": "sqs", "queue_url": url, "endpoint_url": proxy.url, "wait_time": 1,
                      "visibility_timeout": 10, "retry_delay": 1}],
+        "enrich": {"enabled": enrich},
     }))
     env = {**os.environ, **FAKE_CREDENTIALS}
     argv = [sys.executable, "-m", "bridge", "run", "--config", str(conf)]
