@@ -7,6 +7,8 @@
 #   MUTATION_TARGETS="bridge/normalize/dedup.py ..."  which modules (default: the list below)
 #   MUTATION_TESTS_EXTRA=0                              run without tests/regressions, tests/property
 #                                                       (the score "before" those were written)
+#   MUTATION_TESTS="a.py,b.py"                         these tests instead of the module's own list
+#                                                       (a bounded run; commas or spaces)
 #   MUTATION_KILLERS=0                                  leave out the tests written to kill survivors
 #                                                       (tests/*/test_*_mutants.py)
 #   MUTATION_KEEP=1                                     keep build/mutation's copy and its mutmut cache:
@@ -21,7 +23,7 @@ tools=build/tools-venv
 declare -A TESTS=(
   [bridge/normalize/dedup.py]="tests/normalize/test_dedup.py tests/cli/test_run_follow.py tests/cli/test_replay_sidecar.py"
   [bridge/follow.py]="tests/cli/test_run_follow.py"
-  [bridge/deliver/checkpoints.py]="tests/deliver/test_checkpoints.py tests/cli/test_run_follow.py"
+  [bridge/deliver/checkpoints.py]="tests/deliver/test_checkpoints.py tests/deliver/test_journal.py tests/cli/test_run_follow.py"
   [bridge/deliver/protocol.py]="tests/deliver/test_protocol.py"
   [bridge/normalize/envelopes.py]="tests/normalize/test_envelopes.py tests/normalize/test_logfile.py"
   [bridge/normalize/logfile.py]="tests/normalize/test_logfile.py"
@@ -32,7 +34,7 @@ declare -A TESTS=(
   [bridge/intake/grpc.py]="tests/intake/test_grpc.py"
   [bridge/intake/tls.py]="tests/intake/test_grpc.py tests/cli/test_intake_tls.py"
   [bridge/deliver/packed.py]="tests/deliver/test_packed.py"
-  [bridge/deliver/socket_client.py]="tests/deliver/test_socket_client.py"
+  [bridge/deliver/socket_client.py]="tests/deliver/test_socket_client.py tests/deliver/test_plugin_socket.py"
 )
 declare -A EXTRA=(
   [bridge/normalize/dedup.py]="tests/regressions/test_replay_dedup_quarantine.py"
@@ -75,7 +77,8 @@ for t in $targets; do
         rm -rf "$src" && mkdir -p "$src"
         cp -r bridge tests rules falco_config samples proto pyproject.toml setup.py "$src"/
     fi
-    tests="${TESTS[$t]}"
+    tests="${MUTATION_TESTS:-${TESTS[$t]}}"
+    tests="${tests//,/ }"
     [ "${MUTATION_TESTS_EXTRA:-1}" = 1 ] && tests="$tests ${EXTRA[$t]:-}"
     if [ "${MUTATION_KILLERS:-1}" = 1 ]; then
         # first: with -x, a mutant they kill costs their run only
