@@ -1,0 +1,86 @@
+"""bridge/normalize/logfile.py limits and edges that make mutation left unchecked: the default record
+and blob limits, the nesting limits on the stdlib path, the last nanosecond Falco can hold, 19-digit
+negative integers, .ndjson files, and the "named .gz" reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bridge.model import BadItem, Blob, Record
+from bridge.normalize import logfile
+from bridge.normalize.logfile import records_from_blob
+
+BIG = 12345678901234567890  # beyond 64 bits: sends the file to the stdlib parser
+
+
+def one(data: bytes, name: str = "f.json", **kw: int) -> Record | BadItem:
+    (item,) = records_from_blob(Blob(name, data), **kw)
+    return item
+
+
+def record(**extra: object) -> dict[str, object]:
+    return {"eventVersion": "1.09", "eventTime": "2026-11-20T10:00:00Z", "eventID": "e", **extra}
+
+
+def test_default_limits() -> None:
+    # 4 MiB per record, 2 GiB per decompressed blob: the limits docs/threat-model.md documents.
+    assert logfile.DEFAULT_MAX_BLOB_BYTES == 2 * 1024**3
+    base = len(json.dumps(record(pad=""), separators=(",", ":")))
+    at_limit = record(pad="x" * (4 * 1024 * 1024 - base))
+    got = one(json.dumps({"Records": [at_limit]}).encode())
+    assert isinstance(got, Record) and len(got.raw) == 4 * 1024 * 1024
+    over = record(pad="x" * (4 * 1024 * 1024 - base + 1))
+    got = one(json.dumps({"Records": [over]}).encode())
+    assert isinstance(got, BadItem) and got.reason == f"f.json record 0: {4 * 1024 * 1024 + 1} bytes, over the 4194304 byte record limit"
+
+
+def _nested(levels: int) -> object:
+    v: object = BIG
+    for _ in range(levels):
+        v = [v]
+    return v
+
+
+def test_nesting_limits_on_the_stdlib_path() -> None:
+    # The record itself is one level; 255 lists inside make 256: the most a record may have.
+    got = one(json.dumps({"Records": [record(x=_nested(255))]}).encode())
+    assert isinstance(got, Record) and str(BIG).encode() in got.raw
+    got = one(json.dumps({"Records": [record(x=_nested(256))]}).encode())
+    assert isinstance(got, BadItem) and got.reason == "f.json record 0: nested deeper than 256 levels"
+    # Beyond what an envelope may add (4 levels above a record), the file is refused before parsing.
+    got = one(json.dumps({"Records": [record(x=_nested(257))]}).encode())  # file depth 260
+    assert isinstance(got, BadItem) and got.reason == "f.json record 0: nested deeper than 256 levels"
+    got = one(json.dumps({"Records": [record(x=_nested(258))]}).encode())  # file depth 261
+    assert isinstance(got, BadItem) and got.reason == "f.json: nested deeper than 260 levels"
+
+
+def test_the_last_nanosecond_falco_can_hold() -> None:
+    last = one(json.dumps({"Records": [record(eventTime="2554-07-21T23:34:33.709551615Z")]}).encode())
+    assert isinstance(last, Record) and last.ts_ns == 2**64 - 1
+    after = one(json.dumps({"Records": [record(eventTime="2554-07-21T23:34:33.709551616Z")]}).encode())
+    assert isinstance(after, BadItem) and "outside 1970..2554" in after.reason
+
+
+def test_negative_19_digit_integers_are_kept_exactly() -> None:
+    n = -9223372036854775809  # below int64: orjson cannot hold it
+    got = one(json.dumps({"Records": [record(n=n)]}).encode())
+    assert isinstance(got, Record) and json.loads(got.raw)["n"] == n
+
+
+@pytest.mark.parametrize("name", ["f.ndjson", "f.jsonl"])
+def test_json_lines_suffixes(name: str) -> None:
+    data = (json.dumps(record(eventID="a")) + "\n" + json.dumps(record(eventID="b")) + "\n").encode()
+    got = list(records_from_blob(Blob(name, data)))
+    assert [g.event_id for g in got if isinstance(g, Record)] == ["a", "b"]
+    assert [g.origin for g in got] == [f"{name}#0", f"{name}#1"]
+
+
+def test_named_gz_but_plain() -> None:
+    arr = json.dumps([record()]).encode()
+    got = one(arr, name="f.json.gz")  # a plain JSON array named .gz is read as it is
+    assert isinstance(got, Record)
+    got = one(b"hello, world", name="f.json.gz")
+    assert isinstance(got, BadItem)
+    assert got.reason == "f.json.gz: named .gz but is not gzip data (starts with b'hello, w')"
