@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -128,3 +129,57 @@ def test_run_config_cli(aws: str, falco: PluginFalco, tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert falco.ids() == ["r1", "r2"]
     assert "delivered 2 records (2 ACKed" in res.stderr
+
+
+def test_journal_rows_match_the_batches_the_plugin_holds(aws: str, tmp_path: Path) -> None:
+    """Each batch's journal row (written before its bytes go out) names exactly its records and
+    the file position at its end, on the packed path where send_packed seals batches inside one
+    call; rows go once the ACKs are committed. (The SIGKILL tests in tests/faults check the
+    restart end to end.)"""
+    import sqlite3
+    from array import array
+
+    from bridge.deliver.packed import record_key
+
+    s3 = _bucket(aws)
+    recs = [record(f"j{i}") for i in range(30)]  # 3 batches of 10: all fit in the socket buffer
+    key = key_for(A1, "us-east-1", NOW - datetime.timedelta(minutes=30), "J")
+    s3.put_object(Bucket="trail", Key=key, Body=log_file(recs))  # type: ignore[attr-defined]
+    falco = PluginFalco(tmp_path / "ingest.sock")
+    falco.start()
+    src = {"type": "s3", "bucket": "trail", "endpoint_url": aws, "since": "2h", "once": True}
+    d = Running(daemon_config(falco.sock, tmp_path / "s.db", [src], enrich={"enabled": False},
+                              falco={"batch_events": 10}))
+    try:
+        deadline = time.monotonic() + 30
+        while not d.connected() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        falco.running.clear()  # Falco takes nothing: no ACK, every row stays
+        assert not falco.ids()
+
+        def rows() -> list[tuple[int, list[int], dict[str, list[object]]]]:
+            db = sqlite3.connect(tmp_path / "s.db", timeout=10)
+            try:
+                got = db.execute("SELECT seq, hashes, positions FROM journal ORDER BY sealed").fetchall()
+            finally:
+                db.close()
+            out = []
+            for seq, blob, pos in got:
+                a = array("q")
+                a.frombytes(blob)
+                out.append((seq, a.tolist(), json.loads(pos)))
+            return out
+
+        assert wait_for(lambda: len(rows()) == 3, 30), rows()
+        name = f"s3://trail/{key}"
+        want = [record_key(r["eventID"]) for r in recs]
+        assert [(seq, hashes, pos) for seq, hashes, pos in rows()] == [
+            (1, want[:10], {name: [10, False]}), (2, want[10:20], {name: [20, False]}),
+            (3, want[20:], {name: [30, False]})]  # sealed full before the file's end was marked
+        falco.running.set()
+        assert wait_for(lambda: not d.thread.is_alive(), 30)
+    finally:
+        falco.running.set()
+        report = d.stop()
+        falco.close()
+    assert report.records == 30 and rows() == []
