@@ -261,3 +261,15 @@ def test_gzip_of_something_else_is_judged_by_the_parser() -> None:
     (got,) = run([gzip.compress(b"hello")], name="x.json.gz")
     assert isinstance(got, BadItem) and got.origin == "x.json.gz"
     assert got.reason.startswith("x.json.gz: invalid JSON: ") and "gzip" not in got.reason
+
+
+def test_parser_path_reasons_and_the_exact_size_limit() -> None:
+    broken = b'{"eventVersion":"1","eventTime":"2026-11-20T10:00:00Z","x":"caf\xe9"}'
+    got = run([log(rec(1), broken, rec(2))], name="f.json")
+    assert bad(got) == ["f.json record 1: not valid UTF-8 (byte 0xe9 at offset 63)"]
+    # A record the quick scan leaves to the parser (an escaped quote in its eventID), exactly at
+    # the limit: still a record.
+    odd = b'{"eventVersion":"1","eventTime":"2026-11-20T10:00:00Z","eventID":"a\\"b"}'
+    for limit, kept in ((len(odd), True), (len(odd) - 1, False)):
+        (got1,) = run([log(odd)], name="f.json", max_record_bytes=limit)
+        assert isinstance(got1, Record) is kept, limit
