@@ -30,6 +30,7 @@ from bridge.deliver.socket_client import PluginClient
 from bridge.errors import BridgeError, InputError
 from bridge.model import Alert, BadItem, Record
 from bridge.enrich import Enricher
+from bridge.intake.tls import GrpcTls, TlsConfig
 from bridge.normalize.dedup import WindowDedup
 from bridge.normalize.quarantine import Quarantine
 from bridge.sources import _metrics as m
@@ -232,8 +233,10 @@ class _KeyDedup(WindowDedup):
 
 class Daemon:
     def __init__(self, config: DaemonConfig, on_alert: Callable[[Alert], None],
-                 stop: threading.Event | None = None, enricher: Enricher | None = None) -> None:
+                 stop: threading.Event | None = None, enricher: Enricher | None = None,
+                 http_tls: TlsConfig | None = None, grpc_tls: GrpcTls | None = None) -> None:
         self.config = config
+        self.http_tls, self.grpc_tls = http_tls, grpc_tls  # the intake's TLS (run --watch's --tls-* flags)
         self.on_alert = on_alert
         self.enricher = enricher  # after dedup, before the plugin: the "ctb" key (docs/enrichment.md)
         self.stop = stop or threading.Event()
@@ -261,7 +264,7 @@ class Daemon:
             replay_report = ReplayReport()
             collector = Collector(self.on_alert, replay_report)
             received = start_intake(cfg.falco.intake, cfg.falco.listen, cfg.falco.grpc_target, collector,
-                                    replay_report, stack)
+                                    replay_report, stack, http_tls=self.http_tls, grpc_tls=self.grpc_tls)
             marks = _Marks(checkpoints, self.report)
             # 0: wait for Falco as long as it takes (bounded by what Condition.wait accepts)
             timeout = cfg.falco.connect_timeout or threading.TIMEOUT_MAX / 2
@@ -352,6 +355,8 @@ class Daemon:
             _drain(reading)
             marks.finished(work, start)
             return
+        if start:
+            log.info("%s: resuming after %d items already in Falco", work.key, start)
         source = work.source
         done = 0
         read = delivered = dups = bad = 0

@@ -64,21 +64,34 @@ def run(args: argparse.Namespace) -> int:
         return _run_config(args)
     if not args.watch or not args.falco_socket:
         raise ConfigError("ctbridge run needs --config FILE, or --watch DIR and --falco-socket PATH")
-    from bridge.follow import FollowOptions, follow
+    return _run_watch(args)
 
+
+def _run_watch(args: argparse.Namespace) -> int:
+    """--watch DIR: the daemon with one `type: local` source (no enrich stage, as before)."""
+    from bridge.config import from_dict
+    from bridge.daemon import Daemon
+    from bridge.sources._config import DaemonConfig
+
+    for w in args.watch:
+        if not Path(w).is_dir():
+            raise ConfigError(f"--watch {w!r} is not a directory")
+    config = from_dict(DaemonConfig, {
+        "falco": {"socket": args.falco_socket, "intake": args.intake, "listen": args.listen,
+                  "grpc_target": args.grpc_target, "quiet": args.quiet, "connect_timeout": args.timeout},
+        "state": {"path": args.state, "quarantine_dir": args.quarantine},
+        "sources": [{"type": "local", "name": "watch", "paths": list(args.watch), "poll_interval": args.poll,
+                     "settle": args.settle, "once": args.once}],
+        "exit_when_idle": bool(args.once), "readers": 1,
+    }, "")
     http_tls, grpc_tls = tls(args)
-    opts = FollowOptions(
-        http_tls=http_tls, grpc_tls=grpc_tls,
-        watch=args.watch, falco_socket=args.falco_socket, state=args.state, intake=args.intake,
-        listen=args.listen, grpc_target=args.grpc_target, poll=args.poll, settle=args.settle,
-        once=args.once, quiet=args.quiet, timeout=args.timeout,
-        quarantine_dir=Path(args.quarantine) if args.quarantine else None,
-    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())  # finish the current file, commit, exit
+    daemon = Daemon(config, lambda alert: None, stop, http_tls=http_tls, grpc_tls=grpc_tls)
     with JsonLinesSink(args.out, append=True) as sink:  # a restarted follower appends
-        report = follow(opts, sink, stop)
+        daemon.on_alert = sink
+        report = daemon.run()
     log.info("delivered %d records (%d duplicates skipped, %d quarantined); %d alerts",
              report.records, report.duplicates, report.quarantined, report.alerts)
     return 0
