@@ -36,7 +36,8 @@ def is_record(value: Any) -> bool:
 
 
 def _is_log_file(value: Any) -> bool:
-    return isinstance(value, dict) and isinstance(value.get("Records"), list)
+    # A record that happens to carry a "Records" key is a record: unwrapping it lost it silently.
+    return isinstance(value, dict) and isinstance(value.get("Records"), list) and not is_record(value)
 
 
 def _is_eventbridge(value: Any) -> bool:

@@ -51,3 +51,12 @@ def test_unknown_messages_in_full() -> None:
     (item,) = unwrap([{"eventTime": "t", "eventName": "n"}, 7])[1:]
     assert isinstance(item, Unrecognized)
     assert item.what == f"unknown format: array item is a JSON number, expected {EXPECTED}"
+
+
+def test_a_record_with_a_records_key_is_a_record() -> None:
+    # Found by tests/property/test_logfile_props.py in make mutation's copy: it vanished (taken for
+    # an empty log file) with no record and no BadItem.
+    rec = {"eventVersion": "1.09", "eventTime": "2000-01-01T00:00:00Z", "eventID": "b", "Records": []}
+    assert unwrap(rec) == [rec]
+    assert unwrap({"Records": [rec]}) == [rec]
+    assert unwrap([rec, {"Records": []}]) == [rec]
