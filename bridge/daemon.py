@@ -249,6 +249,7 @@ class Daemon:
         with ExitStack() as stack:
             checkpoints = Checkpoints(cfg.state.path)
             stack.callback(checkpoints.close)
+            stack.callback(self.stop.set)  # first on the way out (also on an error): sources stop
             quarantine = Quarantine(Path(cfg.state.quarantine_dir) if cfg.state.quarantine_dir else None)
             ctx = SourceContext(checkpoints=checkpoints, quarantine=quarantine, stop=self.stop)
             sources = build_sources(cfg.sources, ctx)
@@ -332,7 +333,10 @@ class Daemon:
             src.run(feed)
         except _Stopped:
             pass
-        except Exception:
+        except Exception as e:
+            if self.stop.is_set():  # the daemon is failing or stopping: its error is the one reported
+                log.debug("source %s stopped while the daemon stopped: %s", src.name, e)
+                return
             log.exception("source %s stopped with an error", src.name)
 
     def _reader_loop(self, feed: _Feed, ready: queue.Queue[_Reading | object]) -> None:
