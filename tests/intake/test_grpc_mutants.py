@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import ConfigError
+from bridge.intake.grpc import GrpcIntake, alert_from_response
 from bridge.intake.tls import GrpcTls, TlsConfig
+from tests.intake.test_grpc import response
 from tests.pki import make_pki
 
 
@@ -52,3 +54,49 @@ def test_grpc_tls_reads_ca_key_cert_in_that_order(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as exc:
             GrpcTls(**paths).read()
         assert str(exc.value) == f"{what} {paths[field]!r}: cannot read: No such file or directory"
+
+
+# --- grpc.py -----------------------------------------------------------------------------------
+
+def test_unknown_enum_numbers_are_kept_as_numbers() -> None:
+    assert alert_from_response(response(0, priority=99)).priority == "99"
+    assert alert_from_response(response(0, source="", source_deprecated=77)).source == "77"
+
+
+@pytest.mark.parametrize("output", [
+    '{"a": 1}',  # JSON, but no rule: not a Falco alert
+    "[1, 2]",
+    '{"rule": 5}',  # a Falco alert of the wrong shape
+    '{"rule": "X", "output_fields": 5}',
+    '{"rule": "X", "tags": "t"}',
+])
+def test_output_that_is_not_a_falco_alert_is_kept_as_text(output: str) -> None:
+    a = alert_from_response(response(0, output=output))
+    assert a.output == output and a.rule == "Delete Bucket Encryption"
+    assert a.output_fields == {"ct.region": "us-east-1", "s3.bucket": "jd-1603127991", "n": "0"}
+
+
+def test_json_output_wins_over_the_response_fields() -> None:
+    a = alert_from_response(response(0, output='{"rule": "X", "output": "o", "priority": "Notice", "tags": ["t"]}'))
+    assert (a.rule, a.output, a.priority, a.tags) == ("X", "o", "Notice", ("t",))
+    assert a.time == "2020-10-19T17:24:16.000000005Z" and a.hostname == "h"  # from the response
+
+
+def test_config_errors_in_full() -> None:
+    with pytest.raises(ConfigError) as exc:
+        GrpcIntake("", lambda a: None)
+    assert str(exc.value) == "gRPC intake: empty target; use unix:///path/falco.sock or host:port"
+    with pytest.raises(ConfigError) as exc:
+        GrpcIntake("unix:///f.sock", lambda a: None, tls=GrpcTls("a", "b", "c"))
+    assert str(exc.value) == "gRPC intake: TLS is for TCP targets, not 'unix:///f.sock'"
+    for bad in (0, -1.0):
+        with pytest.raises(ConfigError) as exc:
+            GrpcIntake("unix:///f.sock", lambda a: None, poll_interval=bad)
+        assert str(exc.value) == f"gRPC intake: poll_interval must be > 0, got {bad}"
+    assert GrpcIntake("unix:///f.sock", lambda a: None, poll_interval=0.001).poll_interval == 0.001
+
+
+def test_a_new_intake_has_counted_nothing() -> None:
+    intake = GrpcIntake("unix:///nonexistent/f.sock", lambda a: None)
+    assert (intake.received, intake.failed, intake.connects) == (0, 0, 0)
+    intake.stop()  # never started: nothing to join
