@@ -4,7 +4,9 @@ negative integers, .ndjson files, and the "named .gz" reason."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 
 import pytest
 
@@ -84,3 +86,51 @@ def test_named_gz_but_plain() -> None:
     got = one(b"hello, world", name="f.json.gz")
     assert isinstance(got, BadItem)
     assert got.reason == "f.json.gz: named .gz but is not gzip data (starts with b'hello, w')"
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b'{"Records":[', "f.json: truncated JSON: unexpected end of data: line 1 column 13 (char 12)"),
+    (b'{"Records":[{"n":12345678901234567890,"s":"abc',  # stdlib's words for the same
+     "f.json: truncated JSON: Unterminated string starting at: line 1 column 43 (char 42)"),
+    (b"", "f.json: empty input: Input is a zero-length, empty document: line 1 column 1 (char 0)"),
+    (b"{x}", "f.json: invalid JSON: unexpected character, expected a string key: line 1 column 2 (char 1)"),
+    (b'{"Records":[{"n":NaN,"b":12345678901234567890}]}', "f.json: invalid JSON: NaN is not valid JSON"),
+    # Content after the document, and the first line is not a document either: not JSON lines.
+    (b'{"Records":[]} garbage', "f.json: invalid JSON: unexpected content after document: line 1 column 16 (char 15)"),
+])
+def test_whole_file_reasons_in_full(data: bytes, reason: str) -> None:
+    got = one(data)
+    assert isinstance(got, BadItem) and (got.origin, got.reason, got.raw) == ("f.json", reason, data)
+
+
+def test_gunzip_limits_and_reasons_in_full() -> None:
+    body = json.dumps({"Records": [record(eventID=str(i)) for i in range(50)]}).encode()
+    gz = gzip.compress(body)
+    assert len(list(records_from_blob(Blob("f.json", gz), max_blob_bytes=len(body)))) == 50
+    got = one(gz, max_blob_bytes=len(body) - 1)
+    assert isinstance(got, BadItem) and got.reason == f"f.json: decompresses to more than {len(body) - 1} bytes"
+    # The limit holds across gzip members too.
+    half = len(body) // 2
+    two = gzip.compress(body[:half]) + gzip.compress(body[half:])
+    assert len(list(records_from_blob(Blob("f.json", two), max_blob_bytes=len(body)))) == 50
+    got = one(two, max_blob_bytes=len(body) - 1)
+    assert isinstance(got, BadItem) and got.reason == f"f.json: decompresses to more than {len(body) - 1} bytes"
+    got = one(gz[:10] + bytes(b ^ 0xFF for b in gz[10:20]) + gz[20:])
+    assert isinstance(got, BadItem) and got.reason.startswith("f.json: corrupt gzip data after 0 bytes of output (")
+    got = one(gz[:-12])
+    total = len(zlib.decompressobj(31).decompress(gz[:-12]))
+    assert isinstance(got, BadItem) and got.reason == f"f.json: truncated gzip: stream ends early after {total} bytes of output"
+    for tail in (b"X", b"XX\x00"):
+        got = one(gz + tail)
+        assert isinstance(got, BadItem) and got.reason == f"f.json: trailing garbage after gzip data ({len(tail)} bytes)"
+    assert len(list(records_from_blob(Blob("f.json", gz + b"\x00" * 7)))) == 50
+
+
+def test_truncated_multi_member_json_lines_keep_every_whole_line() -> None:
+    lines = [json.dumps(record(eventID=str(i))).encode() + b"\n" for i in range(6)]
+    data = gzip.compress(b"".join(lines[:3])) + gzip.compress(b"".join(lines[3:]))[:-15]
+    got = list(records_from_blob(Blob("f.jsonl.gz", data)))
+    recs = [g for g in got if isinstance(g, Record)]
+    assert [r.event_id for r in recs] == [str(i) for i in range(len(recs))] and len(recs) >= 3
+    assert all(json.loads(r.raw)["eventID"] == r.event_id for r in recs)
+    assert isinstance(got[0], BadItem) and got[0].reason.startswith("f.jsonl.gz: truncated gzip")
