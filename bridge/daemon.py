@@ -198,39 +198,6 @@ class _Marks:
                     log.error("%s: completing after ACK failed: %s", work.key, e)
 
 
-class _KeyDedup(WindowDedup):
-    """WindowDedup by key (packed.event_key of the eventID, equal to the stable_hash the seen
-    table stores), whole runs at once."""
-
-    def check_key(self, h: int) -> int | None:
-        """check() for a key; 0 (no eventID) is never a repeat."""
-        if not h:
-            return 0
-        if h in self._young:
-            self.duplicates += 1
-            return None
-        if h in self._old:
-            self._old.discard(h)
-            self._add(h)
-            self.duplicates += 1
-            return None
-        self._add(h)
-        return h
-
-    def check_keys(self, keys: list[int]) -> list[int]:
-        """check_key() for each key in order; returns the indexes of the repeats. When none was
-        seen and they are distinct (one log file, usually) it is a few set operations."""
-        present = [k for k in keys if k] if 0 in keys else keys
-        young = self._young
-        if len(young) + len(present) < self._half and young.isdisjoint(present) and self._old.isdisjoint(present):
-            before = len(young)
-            young.update(present)
-            if len(young) - before == len(present):
-                return []
-            young.difference_update(present)  # repeats inside the run: one by one
-        return [i for i, k in enumerate(keys) if self.check_key(k) is None]
-
-
 class Daemon:
     def __init__(self, config: DaemonConfig, on_alert: Callable[[Alert], None],
                  stop: threading.Event | None = None, enricher: Enricher | None = None,
@@ -279,7 +246,7 @@ class Daemon:
             # the dedup window and positions read, and the sources started.
             assert client.instance_id is not None
             marks.journal.recover(client.instance_id, client.welcome_last_seq)
-            dedup = _KeyDedup(cfg.dedup.max_entries)
+            dedup = WindowDedup(cfg.dedup.max_entries)
             dedup.preload(checkpoints.seen_since(time.time() - window, cfg.dedup.max_entries))
             feed = _Feed(self.stop, max(2, cfg.readers * 2))
             ready: queue.Queue[_Reading | object] = queue.Queue(max(2, cfg.readers * 2))
@@ -351,7 +318,7 @@ class Daemon:
                 return
             _fill(reading)
 
-    def _deliver(self, reading: _Reading, client: PluginClient, marks: _Marks, dedup: _KeyDedup,
+    def _deliver(self, reading: _Reading, client: PluginClient, marks: _Marks, dedup: WindowDedup,
                  quarantine: Quarantine, checkpoints: Checkpoints) -> None:
         work = reading.work
         start, complete = checkpoints.position(work.key) if work.checkpointed else (0, False)

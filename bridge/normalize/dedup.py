@@ -40,10 +40,7 @@ class Dedup:
         if hit:
             self._old.discard(key)
             self.duplicates += 1
-        if len(self._young) >= self._half:
-            self._old = self._young
-            self._young = set()
-        self._young.add(key)
+        self._add(key)
         return hit
 
     def seen_keys(self, keys: list[int]) -> list[int]:
@@ -60,6 +57,12 @@ class Dedup:
             self._young.difference_update(present)  # repeats inside the batch: do it one by one
         return [i for i, k in enumerate(keys) if k and self.seen_key(k)]
 
+    def _add(self, key: int) -> None:
+        if len(self._young) >= self._half:
+            self._old = self._young
+            self._young = set()
+        self._young.add(key)
+
     def __len__(self) -> int:
         return len(self._young) + len(self._old)
 
@@ -70,19 +73,10 @@ def stable_hash(event_id: str) -> int:
                           "little") >> 1
 
 
-class WindowDedup:
-    """Drops repeats of an eventID seen within `window` seconds, in bounded memory (max_entries).
-
-    Same two-generation scheme as Dedup, keyed by stable_hash so that the IDs the plugin has ACKed
-    can be stored (Checkpoints.add_seen) and loaded again after a restart (preload)."""
-
-    def __init__(self, max_entries: int = 1_000_000) -> None:
-        if max_entries < 2:
-            raise ValueError(f"max_entries must be at least 2, got {max_entries}")
-        self._half = max_entries // 2
-        self._young: set[int] = set()
-        self._old: set[int] = set()
-        self.duplicates = 0
+class WindowDedup(Dedup):
+    """Dedup keyed by stable_hash, so that the IDs the plugin has ACKed can be stored
+    (Checkpoints.add_seen) and loaded again after a restart (preload); `window` seconds of them
+    are kept in the database, at most max_entries in memory."""
 
     def preload(self, hashes: list[int]) -> None:
         for h in hashes:
@@ -91,30 +85,19 @@ class WindowDedup:
     def check(self, event_id: str | None) -> int | None:
         """None if this eventID was seen (a duplicate), else its hash (now remembered); records
         without an eventID are never duplicates (hash 0 means: nothing to remember)."""
-        if not event_id:
+        return self.check_key(stable_hash(event_id)) if event_id else 0
+
+    def check_key(self, h: int) -> int | None:
+        """check() for a hash computed elsewhere (packed.event_key, the same function)."""
+        if not h:
             return 0
-        h = stable_hash(event_id)
-        if h in self._young:
-            self.duplicates += 1
-            return None
-        if h in self._old:
-            self._old.discard(h)
-            self._add(h)
-            self.duplicates += 1
-            return None
-        self._add(h)
-        return h
+        return None if self.seen_key(h) else h
+
+    def check_keys(self, keys: list[int]) -> list[int]:
+        """The indexes of the repeats among keys (0: no eventID), each key now remembered."""
+        return self.seen_keys(keys)
 
     def forget(self, h: int) -> None:
         """A record that could not be sent after all (quarantined): a later copy may go through."""
         self._young.discard(h)
         self._old.discard(h)
-
-    def _add(self, h: int) -> None:
-        if len(self._young) >= self._half:
-            self._old = self._young
-            self._young = set()
-        self._young.add(h)
-
-    def __len__(self) -> int:
-        return len(self._young) + len(self._old)
