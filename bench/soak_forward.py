@@ -34,13 +34,8 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_forward import _port  # noqa: E402  (bench/ is on sys.path when run as a script)
 from bridge.queue.store import Store  # noqa: E402
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def alert(n: int) -> bytes:
