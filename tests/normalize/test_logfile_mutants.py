@@ -134,3 +134,9 @@ def test_truncated_multi_member_json_lines_keep_every_whole_line() -> None:
     assert [r.event_id for r in recs] == [str(i) for i in range(len(recs))] and len(recs) >= 3
     assert all(json.loads(r.raw)["eventID"] == r.event_id for r in recs)
     assert isinstance(got[0], BadItem) and got[0].reason.startswith("f.jsonl.gz: truncated gzip")
+
+
+def test_twenty_digit_integers_beyond_64_bits_are_kept_exactly() -> None:
+    n = 99999999999999999999  # 20 digits, above 2**64: orjson would make it a float
+    got = one(json.dumps({"Records": [record(n=n, m=[n])]}).encode())
+    assert isinstance(got, Record) and json.loads(got.raw)["n"] == n and json.loads(got.raw)["m"] == [n]
