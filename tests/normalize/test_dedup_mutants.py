@@ -49,10 +49,17 @@ def test_dedup_counts_each_duplicate_once_from_either_generation() -> None:
 
 def test_keys_without_event_id_take_no_memory_in_seen_keys() -> None:
     d = Dedup(max_entries=100)
-    assert d.seen_keys([0, 5, 6, 0]) == []
+    assert d.seen_keys([0, 5, 6]) == []
     assert len(d) == 2
-    assert d.seen_keys([1, 0, 5]) == [2]
+    assert d.seen_keys([1, 0, 5, 0]) == [2]
     assert len(d) == 3
+
+
+def test_repeats_inside_one_batch_are_duplicates() -> None:
+    assert Dedup(max_entries=100).seen_keys([5, 6, 5]) == [2]
+    d = Dedup(max_entries=100)
+    d.seen_keys([1, 2])
+    assert d.seen_keys([3, 4, 4, 3]) == [2, 3] and d.duplicates == 2
 
 
 def test_window_dedup_check_forget_preload() -> None:
@@ -94,3 +101,12 @@ def test_stable_hash_is_fixed_63_bit_and_the_same_in_another_process() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert int(out) == 135297820202167487
     assert all(0 <= stable_hash(f"id-{i}") < 2**63 for i in range(1000))
+
+
+def test_window_dedup_keys_computed_elsewhere() -> None:
+    w = WindowDedup(max_entries=10)
+    assert w.check_key(0) == 0 and len(w) == 0  # no eventID: nothing remembered
+    h = stable_hash("k")
+    assert w.check_key(h) == h and w.check_key(h) is None and w.duplicates == 1
+    assert w.check_keys([0, h, stable_hash("m"), stable_hash("m"), 0]) == [1, 3]
+    assert len(w) == 2
