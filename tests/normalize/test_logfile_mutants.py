@@ -126,14 +126,49 @@ def test_gunzip_limits_and_reasons_in_full() -> None:
     assert len(list(records_from_blob(Blob("f.json", gz + b"\x00" * 7)))) == 50
 
 
-def test_truncated_multi_member_json_lines_keep_every_whole_line() -> None:
-    lines = [json.dumps(record(eventID=str(i))).encode() + b"\n" for i in range(6)]
-    data = gzip.compress(b"".join(lines[:3])) + gzip.compress(b"".join(lines[3:]))[:-15]
-    got = list(records_from_blob(Blob("f.jsonl.gz", data)))
+LINES = [json.dumps(record(eventID=str(i), pad=str(i) * (i % 97))).encode() + b"\n" for i in range(400)]
+
+
+@pytest.mark.parametrize(("damage", "reason"), [
+    (lambda m2: m2[:-15], "truncated gzip"),
+    (lambda m2: m2 + b"XYZ", "trailing garbage"),
+    (lambda m2: m2[:-300] + bytes(b ^ 0x55 for b in m2[-300:-200]) + m2[-200:], "corrupt gzip data"),
+])
+def test_damaged_multi_member_json_lines_keep_every_whole_line(damage: object, reason: str) -> None:
+    m1, m2 = gzip.compress(b"".join(LINES[:3])), gzip.compress(b"".join(LINES[3:]))
+    got = list(records_from_blob(Blob("f.jsonl.gz", m1 + damage(m2))))  # type: ignore[operator]
     recs = [g for g in got if isinstance(g, Record)]
-    assert [r.event_id for r in recs] == [str(i) for i in range(len(recs))] and len(recs) >= 3
+    # zlib gives nothing of a call that fails, so a corrupt second member adds no line
+    assert [r.event_id for r in recs] == [str(i) for i in range(len(recs))] and len(recs) >= 3, reason
+    assert len(recs) > 3 or reason == "corrupt gzip data"
     assert all(json.loads(r.raw)["eventID"] == r.event_id for r in recs)
-    assert isinstance(got[0], BadItem) and got[0].reason.startswith("f.jsonl.gz: truncated gzip")
+    (bad,) = [g.reason for g in got if isinstance(g, BadItem)]
+    assert bad.startswith(f"f.jsonl.gz: {reason}")
+
+
+def test_json_lines_over_the_size_limit_keep_the_lines_before_it() -> None:
+    data = gzip.compress(b"".join(LINES[:3])) + gzip.compress(b"".join(LINES[3:]))
+    limit = len(b"".join(LINES[:50])) + 10
+    got = list(records_from_blob(Blob("f.jsonl.gz", data), max_blob_bytes=limit))
+    assert [g.event_id for g in got if isinstance(g, Record)] == [str(i) for i in range(50)]
+    assert [g.reason for g in got if isinstance(g, BadItem)] == [f"f.jsonl.gz: decompresses to more than {limit} bytes"]
+
+
+def test_depth_scan_counts_only_brackets_outside_strings() -> None:
+    # More than 260 brackets in the file, at most 260 deep, some closed before the deep part:
+    # the record (258 deep) is refused on its own, not the whole file.
+    rec = record(a="[[{{", y=[[1]], x=_nested(257))
+    got = one(json.dumps({"Records": [rec]}).encode())
+    assert isinstance(got, BadItem) and got.reason == "f.json record 0: nested deeper than 256 levels"
+
+
+def test_long_digit_runs_inside_strings_and_text_after_them() -> None:
+    rec = record(s="1234567890123456789012345", t="9" * 40, u="café")
+    got = one(json.dumps({"Records": [rec]}, ensure_ascii=False).encode())
+    assert isinstance(got, Record) and json.loads(got.raw) == rec
+    big = record(n=10**25, u="café")  # the stdlib re-encoding writes UTF-8, not \u escapes
+    got = one(json.dumps({"Records": [big]}, ensure_ascii=False).encode())
+    assert isinstance(got, Record) and "café".encode() in got.raw
 
 
 def test_twenty_digit_integers_beyond_64_bits_are_kept_exactly() -> None:
