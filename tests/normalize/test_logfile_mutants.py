@@ -175,3 +175,11 @@ def test_twenty_digit_integers_beyond_64_bits_are_kept_exactly() -> None:
     n = 99999999999999999999  # 20 digits, above 2**64: orjson would make it a float
     got = one(json.dumps({"Records": [record(n=n, m=[n])]}).encode())
     assert isinstance(got, Record) and json.loads(got.raw)["n"] == n and json.loads(got.raw)["m"] == [n]
+
+
+def test_closed_brackets_do_not_hide_deep_nesting_from_the_stdlib_parser() -> None:
+    # Many closed pairs first, then nesting beyond Python's recursion limit, on the stdlib path.
+    data = b'{"Records":[{"n":' + str(BIG).encode() + b',"e":[' + b"[]," * 4000 + b"1]," + \
+        b'"x":' + b"[" * 3000 + b"]" * 3000 + b"}]}"
+    got = one(data)
+    assert isinstance(got, BadItem) and got.reason == "f.json: nested deeper than 260 levels"
