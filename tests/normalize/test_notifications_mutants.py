@@ -100,3 +100,13 @@ def test_unknown_bodies_say_why() -> None:
     assert read_message("[1, 2]") == Unknown("body is a JSON array of 2 items, not a notification")
     assert read_message(_sns("text")) == Unknown("body is a JSON string, not a notification")
     assert read_message('{"a": 1}') == Unknown("unknown message shape: a JSON object with keys [a]")
+
+
+def test_notice_fields_are_real_values_not_defaults_compared_with_themselves() -> None:
+    # The equality checks above build the expected Notice with the same defaults; these do not.
+    test = read_message('{"Event": "s3:TestEvent"}')
+    assert isinstance(test, Notice) and test.files == [] and test.records == [] and test.test is True
+    files = read_message(json.dumps({"Records": [_s3("b", "k")]}))
+    assert isinstance(files, Notice) and files.test is False and files.records == [] and files.files == [("b", "k")]
+    rec = read_message(json.dumps(RECORD))
+    assert isinstance(rec, Notice) and rec.test is False and rec.files == []
