@@ -110,3 +110,10 @@ def test_window_dedup_keys_computed_elsewhere() -> None:
     assert w.check_key(h) == h and w.check_key(h) is None and w.duplicates == 1
     assert w.check_keys([0, h, stable_hash("m"), stable_hash("m"), 0]) == [1, 3]
     assert len(w) == 2
+
+
+def test_a_big_batch_keeps_the_memory_bound() -> None:
+    d = Dedup(max_entries=10)
+    assert d.seen_keys(list(range(1, 21))) == []
+    assert len(d) <= 10
+    assert d.seen_keys(list(range(16, 21))) == [0, 1, 2, 3, 4]  # the newest half is remembered
