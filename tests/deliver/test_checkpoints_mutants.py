@@ -5,6 +5,7 @@ seen_since / prune_seen."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,28 @@ def test_prune_keeps_the_run_that_reaches_keep_whole(tmp_path: Path) -> None:
     assert cp.seen_since(0, 100) == [6]
     cp.add_seen([7], 3.0)  # same time: the later row is the newer
     assert cp.seen_since(0, 1) == [7]
+
+
+def test_prune_counts_every_newer_run() -> None:
+    cp = Checkpoints(":memory:")
+    for h, at in ((1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)):
+        cp.add_seen([h], at)
+    cp.prune_seen(0, 2)
+    assert cp.seen_since(0, 100) == [3, 4]
+
+
+def test_usable_from_another_thread() -> None:
+    # The daemon advances checkpoints on its ACK thread, not the one that opened them.
+    cp = Checkpoints(":memory:")
+    errors: list[BaseException] = []
+
+    def ack() -> None:
+        try:
+            cp.advance("a", 5)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    t = threading.Thread(target=ack)
+    t.start()
+    t.join()
+    assert errors == [] and cp.position("a") == (5, False)
