@@ -72,7 +72,7 @@ def test_unknown_enum_numbers_are_kept_as_numbers() -> None:
 ])
 def test_output_that_is_not_a_falco_alert_is_kept_as_text(output: str) -> None:
     a = alert_from_response(response(0, output=output))
-    assert a.output == output and a.rule == "Delete Bucket Encryption"
+    assert a.output == output and a.rule == "Delete Bucket Encryption" and a.extra == {"intake": "grpc"}
     assert a.output_fields == {"ct.region": "us-east-1", "s3.bucket": "jd-1603127991", "n": "0"}
 
 
