@@ -1,0 +1,125 @@
+"""GrpcIntake's subscription loop (bridge/intake/grpc.py `_run`): what make mutation left
+unchecked there (docs/reliability.md, Mutation testing). The stand-in server of
+tests/intake/test_grpc.py plays Falco's gRPC server; tests/integration covers a real Falco 0.43.1.
+Checked through the loop's own log records and counters, not through timing."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from bridge.intake.grpc import GrpcIntake
+from bridge.model import Alert
+from tests.intake.test_grpc import FakeFalco, Server, Sink, response, serve_falco
+
+LOGGER = "ctbridge.intake.grpc"
+
+
+def _wait(cond: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _retries(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == LOGGER and "retrying" in r.getMessage()]
+
+
+def test_retries_back_off_doubling_warn_once_and_count_every_stream(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    target = f"unix://{tmp_path}/falco.sock"
+    sink = Sink()
+    intake = GrpcIntake(target, sink, poll_interval=0.05)
+    intake.start()  # no Falco yet: every attempt fails
+    server = None
+    try:
+        _wait(lambda: len(_retries(caplog)) >= 4)
+        server = Server(target)
+        server.falco.queue.put(response(1))
+        sink.wait_for(1)
+        retries = _retries(caplog)
+        found = [re.search(r"backoff ([0-9.]+)s", r.getMessage()) for r in retries]
+        backoffs = [float(m.group(1)) for m in found if m]
+        assert backoffs[:4] == [0.1, 0.2, 0.4, 0.8]
+        # The first failure of an outage is a warning; the rest are debug, then one info on recovery.
+        assert [r.levelno for r in retries[:4]] == [logging.WARNING] + [logging.DEBUG] * 3
+        again = [r for r in caplog.records if r.name == LOGGER and "receiving alerts from" in r.getMessage()]
+        assert again and again[0].levelno == logging.INFO and again[0].getMessage().endswith("again")
+        # Each attempt opened a stream: the failed ones and the one that works.
+        assert intake.connects == len(_retries(caplog)) + 1
+    finally:
+        intake.stop()
+        if server is not None:
+            server.stop()
+
+
+class _EndsAfterOne(FakeFalco):
+    """A server that ends the stream cleanly after each alert (as Falco does when it shuts down)."""
+
+    def sub(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+        self.subscribers += 1
+        for _ in request_iterator:
+            self.requests += 1
+            try:
+                yield self.queue.get_nowait()
+                return
+            except Exception:
+                continue
+
+
+def test_a_stream_the_server_ends_is_reopened_after_a_pause(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    target = f"unix://{tmp_path}/falco.sock"
+    falco = _EndsAfterOne()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    serve_falco(server, falco)
+    server.add_insecure_port(target)
+    server.start()
+    for i in range(2):
+        falco.queue.put(response(i))
+    sink = Sink()
+    intake = GrpcIntake(target, sink, poll_interval=0.05)
+    intake.start()
+    try:
+        got = sink.wait_for(2, timeout=20)
+        assert [a.output_fields["n"] for a in got] == ["0", "1"]
+        assert intake.connects == 2 and not _retries(caplog)
+        ended = [r.getMessage() for r in caplog.records if "ended the stream" in r.getMessage()]
+        assert ended and ended[0].endswith("reconnecting in 2s")
+    finally:
+        intake.stop()
+        server.stop(grace=0).wait(5)
+
+
+def test_every_failing_handler_call_is_counted(tmp_path: Path) -> None:
+    target = f"unix://{tmp_path}/falco.sock"
+    server = Server(target)
+    got: list[Alert] = []
+
+    def fails_twice(alert: Alert) -> None:
+        got.append(alert)
+        if len(got) <= 2:
+            raise RuntimeError("boom")
+
+    intake = GrpcIntake(target, fails_twice, poll_interval=0.05)
+    for i in range(4):
+        server.falco.queue.put(response(i))
+    intake.start()
+    try:
+        _wait(lambda: len(got) >= 4)
+        assert (intake.failed, intake.received) == (2, 4)
+    finally:
+        intake.stop()
+        server.stop()
+
