@@ -22,12 +22,12 @@ tools=build/tools-venv
 [ -x $tools/bin/mutmut ] || { python3 -m venv $tools && $tools/bin/pip install -q "mutmut==2.5.1"; }
 declare -A TESTS=(
   [bridge/normalize/dedup.py]="tests/normalize/test_dedup.py tests/cli/test_run_follow.py tests/cli/test_replay_sidecar.py"
-  [bridge/follow.py]="tests/cli/test_run_follow.py"
   [bridge/deliver/checkpoints.py]="tests/deliver/test_checkpoints.py tests/deliver/test_journal.py tests/cli/test_run_follow.py"
   [bridge/deliver/protocol.py]="tests/deliver/test_protocol.py"
   [bridge/normalize/envelopes.py]="tests/normalize/test_envelopes.py tests/normalize/test_logfile.py"
   [bridge/normalize/logfile.py]="tests/normalize/test_logfile.py"
   [bridge/intake/http.py]="tests/intake/test_http.py"
+  [bridge/intake/wire.py]="tests/intake/test_wire_props.py tests/intake/test_wire_chunk_lines.py"
   [bridge/normalize/notifications.py]="tests/sources/test_sqs.py"
   [bridge/normalize/stream.py]="tests/normalize/test_stream.py tests/deliver/test_packed.py"
   [bridge/normalize/quarantine.py]="tests/normalize/test_quarantine.py tests/deliver/test_packed.py"
@@ -38,13 +38,13 @@ declare -A TESTS=(
 )
 declare -A EXTRA=(
   [bridge/normalize/dedup.py]="tests/regressions/test_replay_dedup_quarantine.py"
-  [bridge/follow.py]="tests/regressions tests/faults/test_pipeline_faults.py"
   [bridge/deliver/checkpoints.py]="tests/regressions tests/faults/test_pipeline_faults.py"
   [bridge/deliver/protocol.py]="tests/property/test_protocol_props.py"
   [bridge/normalize/envelopes.py]="tests/property/test_logfile_props.py"
   [bridge/normalize/logfile.py]="tests/property/test_logfile_props.py"
   [bridge/intake/http.py]="tests/property/test_config_intake_props.py"
   [bridge/deliver/socket_client.py]="tests/property/test_protocol_props.py"
+  [bridge/deliver/packed.py]="tests/regressions/test_event_time_range.py tests/fuzz_py/test_fuzz_corpus.py"
 )
 # Tests written to kill a module's survivors: part of the "after" run only.
 declare -A MUTANTS=(
@@ -54,7 +54,8 @@ declare -A MUTANTS=(
   [bridge/normalize/stream.py]="tests/normalize/test_stream_mutants.py"
   [bridge/normalize/logfile.py]="tests/normalize/test_logfile_mutants.py"
   [bridge/normalize/quarantine.py]="tests/normalize/test_quarantine_mutants.py"
-  [bridge/intake/grpc.py]="tests/intake/test_grpc_mutants.py"
+  [bridge/intake/grpc.py]="tests/intake/test_grpc_mutants.py tests/intake/test_grpc_stream_mutants.py"
+  [bridge/intake/wire.py]="tests/intake/test_wire_mutants.py"
   [bridge/intake/tls.py]="tests/intake/test_grpc_mutants.py"
   [bridge/deliver/packed.py]="tests/deliver/test_packed_mutants.py"
   [bridge/deliver/checkpoints.py]="tests/deliver/test_checkpoints_mutants.py"
@@ -62,8 +63,8 @@ declare -A MUTANTS=(
 )
 targets=${MUTATION_TARGETS:-"bridge/normalize/dedup.py bridge/normalize/notifications.py bridge/normalize/envelopes.py
   bridge/normalize/stream.py bridge/normalize/logfile.py bridge/normalize/quarantine.py bridge/intake/grpc.py
-  bridge/intake/tls.py bridge/deliver/packed.py bridge/deliver/protocol.py bridge/deliver/checkpoints.py
-  bridge/deliver/socket_client.py bridge/follow.py"}
+  bridge/intake/tls.py bridge/intake/wire.py bridge/deliver/packed.py bridge/deliver/protocol.py bridge/deliver/checkpoints.py
+  bridge/deliver/socket_client.py"}
 work=build/mutation
 mkdir -p $work
 printf '%-36s %7s %7s %9s %8s %10s %6s\n' module mutants killed survived timeout suspicious score
