@@ -91,21 +91,26 @@ def test_sigkill_mid_file_then_restart_delivers_each_record_once(aws: str, plugi
     assert res.returncode == 0 and "delivered 0 records" in res.stderr  # every object is complete
 
 
-def test_plugin_socket_vanishing_stalls_and_resumes(aws: str, tmp_path: Path) -> None:
+def _daemon_waiting_for_falco(aws: str, tmp_path: Path, files: int, per_file: int
+                              ) -> tuple[list[str], Path, PluginFalco, Running]:
+    """A bucket, a plugin listening, and a daemon that waits for Falco as long as it takes
+    (connect_timeout 0), for the tests that take the plugin away under it."""
     from plugin_abi import default_library
 
     if not Path(default_library()).is_file():
-        import pytest
-
         pytest.skip("plugin library not built")
-    ids = _bucket(aws, files=3, per_file=3000)
+    ids = _bucket(aws, files=files, per_file=per_file)
     sock = tmp_path / "ingest.sock"
     first = PluginFalco(sock)
     first.start()
     src = {"type": "s3", "bucket": "trail", "endpoint_url": aws, "since": "2h", "once": True}
     cfg = daemon_config(sock, tmp_path / "s.db", [src])
     cfg = type(cfg)(**{**cfg.__dict__, "falco": type(cfg.falco)(**{**cfg.falco.__dict__, "connect_timeout": 0.0})})
-    d = Running(cfg)
+    return ids, sock, first, Running(cfg)
+
+
+def test_plugin_socket_vanishing_stalls_and_resumes(aws: str, tmp_path: Path) -> None:
+    ids, sock, first, d = _daemon_waiting_for_falco(aws, tmp_path, files=3, per_file=3000)
     second = None
     try:
         assert wait_for(lambda: len(first.ids()) >= 2000, 60)
@@ -130,18 +135,7 @@ def test_plugin_gone_after_the_last_send_is_reconnected_while_idle(aws: str, tmp
     ACKs were outstanding, the plugin restarted. Only send/flush/wait_acked reconnected, and an
     idle daemon (nothing more to send) waits for its S3 objects to complete, i.e. for those ACKs:
     it waited forever. Under load Falco can fall far enough behind for this to happen mid-test."""
-    from plugin_abi import default_library
-
-    if not Path(default_library()).is_file():
-        pytest.skip("plugin library not built")
-    ids = _bucket(aws, files=2, per_file=100)
-    sock = tmp_path / "ingest.sock"
-    first = PluginFalco(sock)
-    first.start()
-    src = {"type": "s3", "bucket": "trail", "endpoint_url": aws, "since": "2h", "once": True}
-    cfg = daemon_config(sock, tmp_path / "s.db", [src])
-    cfg = type(cfg)(**{**cfg.__dict__, "falco": type(cfg.falco)(**{**cfg.falco.__dict__, "connect_timeout": 0.0})})
-    d = Running(cfg)
+    ids, sock, first, d = _daemon_waiting_for_falco(aws, tmp_path, files=2, per_file=100)
     second = None
     try:
         # Connected (WELCOME comes before the sources start): now Falco takes nothing more, so
