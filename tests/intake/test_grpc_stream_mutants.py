@@ -17,7 +17,6 @@ import grpc
 import pytest
 
 from bridge.intake.grpc import GrpcIntake
-from bridge.model import Alert
 from tests.intake.test_grpc import FakeFalco, Server, Sink, response, serve_falco
 
 LOGGER = "ctbridge.intake.grpc"
@@ -100,26 +99,4 @@ def test_a_stream_the_server_ends_is_reopened_after_a_pause(
     finally:
         intake.stop()
         server.stop(grace=0).wait(5)
-
-
-def test_every_failing_handler_call_is_counted(tmp_path: Path) -> None:
-    target = f"unix://{tmp_path}/falco.sock"
-    server = Server(target)
-    got: list[Alert] = []
-
-    def fails_twice(alert: Alert) -> None:
-        got.append(alert)
-        if len(got) <= 2:
-            raise RuntimeError("boom")
-
-    intake = GrpcIntake(target, fails_twice, poll_interval=0.05)
-    for i in range(4):
-        server.falco.queue.put(response(i))
-    intake.start()
-    try:
-        _wait(lambda: len(got) >= 4)
-        assert (intake.failed, intake.received) == (2, 4)
-    finally:
-        intake.stop()
-        server.stop()
 
