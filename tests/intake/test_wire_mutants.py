@@ -131,3 +131,33 @@ def test_chunked_refusals(data: bytes, reason: str) -> None:
     with pytest.raises(HttpError) as e:
         _chunks(data, limit=1 << 70)
     assert (e.value.status, e.value.reason, e.value.keep) == (400, reason, False)
+
+
+def test_an_oversized_chunk_is_refused_at_its_size_line_before_its_data() -> None:
+    with pytest.raises(HttpError) as e:
+        _chunks(b"6\r\n", limit=5)  # no data yet: nothing over the limit is ever buffered
+    assert e.value.reason == "chunked body over the 5 byte limit"
+
+
+def test_line_ends_and_what_follows_the_body() -> None:
+    with pytest.raises(HttpError) as e:
+        _chunks(b"\r\n" + b"x" * 2000)
+    assert e.value.reason == "bad chunk size b''"
+    nxt = b"POST / HTTP/1.1\r\nContent-Length: 2000\r\n\r\n" + b"y" * 2000  # a pipelined request
+    buf = bytearray(b"3\r\nabc\r\n0\r\n\r\n" + nxt)
+    assert Chunked(100).feed(buf) == b"abc" and bytes(buf) == nxt
+    assert Chunked(100).feed(bytearray(b"a" * (MAX_CHUNK_LINE + 1))) is None  # may be a line and its CR
+    with pytest.raises(HttpError):
+        Chunked(100).feed(bytearray(b"a" * (MAX_CHUNK_LINE + 2)))
+
+
+def test_values_and_quoted_parts_in_full() -> None:
+    assert parse_head(_head("POST / HTTP/1.1", "Content-Length: 0", "X-A: \tXvX \t")).get("x-a") == "XvX"
+    te, expect, size = "x" * 50, "e" * 50, "g" * 30
+    assert _refused(_head("POST / HTTP/1.1", f"Transfer-Encoding: {te}"))[1] == (
+        f"Transfer-Encoding {te[:40]!r} is not supported; send Content-Length")
+    assert _refused(_head("POST / HTTP/1.1", "Content-Length: 0", f"Expect: {expect}"))[1] == (
+        f"Expect {expect[:40]!r} is not supported")
+    with pytest.raises(HttpError) as e:
+        _chunks(size.encode() + b"\r\n")
+    assert e.value.reason == f"bad chunk size {size.encode()[:20]!r}"
