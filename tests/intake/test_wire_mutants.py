@@ -161,3 +161,11 @@ def test_values_and_quoted_parts_in_full() -> None:
     with pytest.raises(HttpError) as e:
         _chunks(size.encode() + b"\r\n")
     assert e.value.reason == f"bad chunk size {size.encode()[:20]!r}"
+
+
+def test_a_chunk_is_taken_as_soon_as_its_crlf_is_in() -> None:
+    dec, buf = Chunked(100), bytearray(b"3\r\nabc\r\n")  # exactly one chunk, nothing after it
+    assert dec.feed(buf) is None and buf == bytearray() and dec.total == 3
+    with pytest.raises(HttpError) as e:
+        _chunks(b"Xa\r\n")
+    assert e.value.reason == "bad chunk size b'Xa'"
