@@ -34,6 +34,7 @@ class FakeFalco:
         self.queue: queue.Queue[Any] = queue.Queue()
         self.requests = 0
         self.subscribers = 0
+        self.end_after_each = False  # end the stream cleanly after each alert, as a stopping Falco does
 
     def sub(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
         self.subscribers += 1
@@ -43,6 +44,8 @@ class FakeFalco:
                 yield self.queue.get_nowait()
             except queue.Empty:
                 continue
+            if self.end_after_each:
+                return
 
     def get(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         while True:

@@ -8,16 +8,13 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
-from concurrent import futures
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 
 from bridge.intake.grpc import GrpcIntake
-from tests.intake.test_grpc import FakeFalco, Server, Sink, response, serve_falco
+from tests.intake.test_grpc import Server, Sink, response
 
 LOGGER = "ctbridge.intake.grpc"
 
@@ -62,31 +59,14 @@ def test_retries_back_off_doubling_warn_once_and_count_every_stream(
             server.stop()
 
 
-class _EndsAfterOne(FakeFalco):
-    """A server that ends the stream cleanly after each alert (as Falco does when it shuts down)."""
-
-    def sub(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
-        self.subscribers += 1
-        for _ in request_iterator:
-            self.requests += 1
-            try:
-                yield self.queue.get_nowait()
-                return
-            except Exception:
-                continue
-
-
 def test_a_stream_the_server_ends_is_reopened_after_a_pause(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=LOGGER)
     target = f"unix://{tmp_path}/falco.sock"
-    falco = _EndsAfterOne()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    serve_falco(server, falco)
-    server.add_insecure_port(target)
-    server.start()
+    server = Server(target)
+    server.falco.end_after_each = True
     for i in range(2):
-        falco.queue.put(response(i))
+        server.falco.queue.put(response(i))
     sink = Sink()
     intake = GrpcIntake(target, sink, poll_interval=0.05)
     intake.start()
@@ -98,5 +78,5 @@ def test_a_stream_the_server_ends_is_reopened_after_a_pause(
         assert ended and ended[0].endswith("reconnecting in 2s")
     finally:
         intake.stop()
-        server.stop(grace=0).wait(5)
+        server.stop()
 
