@@ -65,18 +65,10 @@ def test_sigkill_mid_file_then_restart_delivers_each_record_once(aws: str, plugi
     proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         falco.running.set()
-        assert wait_for(lambda: len(falco.ids()) >= 3000, 60)
-        if held:  # Falco stops taking: the plugin ACKs nothing more while the bridge fills its window
-            falco.running.clear()
-            time.sleep(1.0)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
+        _sigkill_once_taken(proc, falco, 3000, held)
     finally:
-        if proc.poll() is None:
-            proc.kill()
         assert proc.stderr is not None
         proc.stderr.close()
-        falco.running.set()
     first = len(falco.ids())
     assert 0 < first < len(ids), "killed mid-stream"
     res = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
@@ -89,6 +81,22 @@ def test_sigkill_mid_file_then_restart_delivers_each_record_once(aws: str, plugi
     assert sum(n - 1 for n in got.values()) == 0, sum(n - 1 for n in got.values())
     res = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "delivered 0 records" in res.stderr  # every object is complete
+
+
+def _sigkill_once_taken(proc: subprocess.Popen[bytes], falco: PluginFalco, taken: int, held: bool) -> None:
+    """SIGKILLs the bridge once Falco has taken `taken` records; with `held`, Falco first stops
+    taking, so the plugin ACKs nothing more while the bridge fills its window."""
+    try:
+        assert wait_for(lambda: len(falco.ids()) >= taken, 60)
+        if held:
+            falco.running.clear()
+            time.sleep(1.0)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        falco.running.set()
 
 
 def _daemon_waiting_for_falco(aws: str, tmp_path: Path, files: int, per_file: int
@@ -297,17 +305,7 @@ def test_sqs_sigkill_then_restart_each_record_once_each_message_deleted_once(
 
     try:
         proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            assert wait_for(lambda: len(falco.ids()) >= 6000, 60)
-            if held:  # Falco stops taking: the plugin ACKs nothing more while the bridge fills its window
-                falco.running.clear()
-                time.sleep(1.0)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            falco.running.set()
+        _sigkill_once_taken(proc, falco, 6000, held)
         assert len(set(falco.ids())) < len(ids) and queued() > 0  # killed with work left
         proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
