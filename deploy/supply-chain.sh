@@ -19,6 +19,8 @@ tools=build/tools-venv
 if [ "${LOCK_REFRESH:-0}" = 1 ]; then
     $tools/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url \
         --no-emit-find-links --output-file deploy/requirements.lock pyproject.toml
+    $tools/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url \
+        --no-emit-find-links --output-file deploy/sbom-tool.lock deploy/sbom-tool.in
 fi
 rm -rf build/image-venv
 python3 -m venv build/image-venv
