@@ -26,7 +26,7 @@ from pathlib import Path
 from bridge.errors import InputError
 from bridge.model import BadItem, Record
 from bridge.normalize.dedup import stable_hash
-from bridge.normalize.logfile import DEFAULT_MAX_RECORD_BYTES, in_range, parse_rfc3339_ns
+from bridge.normalize.logfile import DEFAULT_MAX_RECORD_BYTES, TS_NS_MAX, in_range, parse_rfc3339_ns
 from bridge.normalize.stream import _FIRST, _HEAD, _SEP, records_from_chunks
 from bridge.sources.local import wanted
 
@@ -47,6 +47,7 @@ class Packed:
     keys: list[int] = field(default_factory=list)  # event_key(eventID), 0 when it has none
     bad: list[BadItem] = field(default_factory=list)
     max_len: int = 0  # the longest record, to check against the plugin's limit at once
+    ts_range: tuple[int, int] | None = None  # (lowest, highest) ts_ns of the entries, when known
 
     def records(self) -> Iterator[Record]:
         """The entries as Records again (the slow path: a record above the plugin's limit, or a
@@ -89,6 +90,8 @@ def pack_items(name: str, items: Iterable[Record | BadItem]) -> Packed:
 
 def within(packed: Packed, lo: int, hi: int) -> Packed:
     """The entries whose ts_ns is in [lo, hi): `packed` itself when all are (no copy)."""
+    if packed.ts_range is not None and lo <= packed.ts_range[0] and packed.ts_range[1] < hi:
+        return packed  # known from fast_pack: no need to look at each entry
     unpack, start, keep = _ENTRY.unpack_from, 0, []
     for i, end in enumerate(packed.ends):
         if lo <= unpack(packed.data, start)[0] < hi:
@@ -113,10 +116,11 @@ def pack_blob(name: str, raw: bytes, max_record_bytes: int = DEFAULT_MAX_RECORD_
     data = _gunzip_bounded(raw) if raw[:2] == _GZIP_MAGIC else raw
     if data is None:
         return None
-    try:
-        data.decode("utf-8")  # C speed; a record that is not UTF-8 is quarantined by normalize.stream
-    except UnicodeDecodeError:
-        return None
+    if not data.isascii():  # ASCII (the usual case) is UTF-8: one cheaper pass
+        try:
+            data.decode("utf-8")  # C speed; a record that is not UTF-8 is quarantined by normalize.stream
+        except UnicodeDecodeError:
+            return None
     return fast_pack(name, data, max_record_bytes)
 
 
@@ -183,6 +187,41 @@ def _rstrip(data: bytes, end: int) -> int:
     return end
 
 
+_WS = frozenset(b" \t\n\r\f\v")  # what \s matches in a bytes pattern
+
+
+def _records(data: bytes, start: int, end: int) -> list[int]:
+    """Bounds of the records in data[start:end] (which starts with _FIRST), as a flat list
+    [a0, b0, a1, b1, ...]: the pieces _SEP.finditer(data, start, end) cuts. A separator is a
+    `{"eventVersion"` preceded by `}`, `,` and whitespace around it; bytes.find for the
+    `{"eventVersion"` (one per record) and a look back is the same set of matches, found faster
+    than the regex, which tries every `}`."""
+    out: list[int] = []
+    find = data.find
+    first = _FIRST
+    p = find(first, start + 1, end)
+    while p >= 0:
+        r = p - 1
+        if data[r - 1:p] == b"},":  # CloudTrail's own layout: no whitespace
+            r -= 1
+            ok = r >= start
+        else:
+            while r > start and data[r] in _WS:
+                r -= 1
+            ok = data[r] == 0x2C  # ","
+            if ok:
+                r -= 1
+                while r > start and data[r] in _WS:
+                    r -= 1
+                ok = r > start and data[r] == 0x7D  # "}"
+        if ok:
+            out += (start, r + 1)
+            start = p
+        p = find(first, p + 1, end)
+    out += (start, end)
+    return out
+
+
 def fast_pack(name: str, data: bytes, max_record_bytes: int) -> Packed | None:
     """A CloudTrail-written log file (`{"Records":[{"eventVersion":...},...]}`, decompressed)
     split without parsing its records; None when any record does not look exactly like
@@ -213,24 +252,26 @@ def fast_pack(name: str, data: bytes, max_record_bytes: int) -> Packed | None:
         return out
     if not data.startswith(_FIRST, start):
         return None
-    buf = bytearray()
+    bounds = _records(data, start, end)
+    parts: list[bytes | memoryview] = []
+    add = parts.append
     ends, keys = out.ends, out.keys
     mv = memoryview(data)
-    bounds: list[tuple[int, int]] = []
-    for sep in _SEP.finditer(data, start, end):
-        bounds.append((start, sep.start() + 1))
-        start = sep.end() - len(_FIRST)
-    bounds.append((start, end))
     find, rfind = data.find, data.rfind
     entry = _ENTRY.pack
     lt, li = len(_K_TIME), len(_K_ID)
-    for a, b in bounds:
+    times: dict[bytes, int] = {}  # eventTime as written -> ts_ns (records of a file share seconds)
+    pos = longest = 0
+    lo, hi = TS_NS_MAX, 0
+    it = iter(bounds)
+    for a, b in zip(it, it):
         # eventTime comes early in a record (right after userIdentity) and eventID late: find and
         # rfind stop soon. The eventID key must occur once (it keys dedup: a nested one taken for
         # it could drop a record); the first eventTime key is the record's in CloudTrail's layout.
+        size = b - a
         i = find(_K_TIME, a, b)
         k = rfind(_K_ID, a, b)
-        if i < 0 or k < 0 or find(_K_ID, a, b) != k or b - a > max_record_bytes:
+        if i < 0 or k < 0 or find(_K_ID, a, b) != k or size > max_record_bytes:
             return None
         i += lt
         k += li
@@ -238,16 +279,27 @@ def fast_pack(name: str, data: bytes, max_record_bytes: int) -> Packed | None:
         q = find(b'"', k, b)
         if j < 0 or q < 0 or find(b"\\", i, j) >= 0 or find(b"\\", k, q) >= 0:  # an escape
             return None
-        ts_ns = parse_rfc3339_ns(data[i:j].decode("ascii", "replace"))
-        if ts_ns is None or not in_range(ts_ns):
-            return None
-        buf += entry(ts_ns, b - a)
-        buf += mv[a:b]
-        ends.append(len(buf))
+        text = data[i:j]
+        ts_ns = times.get(text)
+        if ts_ns is None:
+            parsed = parse_rfc3339_ns(text.decode("ascii", "replace"))
+            if parsed is None or not in_range(parsed):
+                return None
+            ts_ns = times[text] = parsed
+        if ts_ns < lo:
+            lo = ts_ns
+        if ts_ns > hi:
+            hi = ts_ns
+        add(entry(ts_ns, size))
+        add(mv[a:b])
+        pos += _ENTRY.size + size
+        ends.append(pos)
         keys.append(event_key(data[k:q]) if q > k else 0)
-        if b - a > out.max_len:
-            out.max_len = b - a
-    out.data = bytes(buf)
+        if size > longest:
+            longest = size
+    out.data = b"".join(parts)
+    out.max_len = longest
+    out.ts_range = (lo, hi)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,16 +15,19 @@ import pytest
 from bridge.deliver.packed import (
     Big,
     Packed,
+    _records,
     fast_pack,
     file_items,
     pack_file,
     pack_items,
     packed_files,
     record_key,
+    within,
 )
 from bridge.deliver.socket_client import PluginClient
 from bridge.model import BadItem, Record
 from bridge.normalize.dedup import stable_hash
+from bridge.normalize.stream import _FIRST, _SEP
 
 from tests.deliver.test_socket_client import StandInPlugin
 
@@ -203,3 +207,34 @@ def test_seen_keys_agrees_with_seen_key_one_by_one() -> None:
         keys = [rng.choice([0, *range(1, 60)]) for _ in range(rng.randint(0, 12))]
         assert a.seen_keys(keys) == [i for i, k in enumerate(keys) if k and b.seen_key(k)]
         assert a.duplicates == b.duplicates and len(a) == len(b)
+
+
+def test_record_bounds_are_the_regex_separators() -> None:
+    """_records (bytes.find and a look back) cuts exactly where _SEP.finditer does, whatever the
+    whitespace around the comma and wherever `{"eventVersion"` also occurs without a separator."""
+    def by_regex(data: bytes, start: int, end: int) -> list[int]:
+        out: list[int] = []
+        for sep in _SEP.finditer(data, start, end):
+            out += (start, sep.start() + 1)
+            start = sep.end() - len(_FIRST)
+        return [*out, start, end]
+
+    pieces = [b'{"eventVersion":"1","a":1}', b',', b', ', b' ,\n', b'\t,\x0b', b',\x0c', b'[', b':',
+              b'{"eventVersion":2}', b'"{\\"eventVersion\\"', b'}', b' ', b'{"eventVersion"']
+    rng = random.Random(5)
+    for _ in range(3000):
+        data = _FIRST + b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        for start, end in ((0, len(data)), (0, max(0, len(data) - rng.randint(0, 20)))):
+            if data.startswith(_FIRST, start):
+                assert _records(data, start, end) == by_regex(data, start, end), data
+
+
+def test_within_uses_the_known_time_range() -> None:
+    data = json.dumps({"Records": [record(i) for i in range(5)]}, separators=(",", ":")).encode()
+    packed = fast_pack("x.json", data, 4 << 20)
+    assert packed is not None and packed.ts_range is not None
+    lo, hi = packed.ts_range
+    assert within(packed, lo, hi + 1) is packed  # all in: no copy, no look at each entry
+    part = within(packed, lo + 1, hi + 1)
+    assert len(part.ends) == 4 and part.ts_range is None
+    assert [r.event_id for r in part.records()] == [r.event_id for r in packed.records()][1:]
