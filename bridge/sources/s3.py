@@ -45,6 +45,7 @@ FILE_NAME = re.compile(
 DIGEST = "CloudTrail-Digest"
 _ACCOUNT = re.compile(r"^\d{12}$")
 _ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
+_DAY = re.compile(r"([0-9]{4})/([0-9]{2})/([0-9]{2})/\Z")
 
 
 When = str | datetime.datetime  # YAML reads an unquoted 2024-05-01T00:00:00Z as a datetime
@@ -78,6 +79,18 @@ def file_time(stamp: str) -> float:
 
 def _stamp(t: float) -> str:
     return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y%m%dT%H%MZ")
+
+
+def _is_day(text: str) -> bool:
+    """Whether text is a day prefix YYYY/MM/DD/ of a date that exists."""
+    m = _DAY.match(text)
+    if m is None:
+        return False
+    try:
+        datetime.date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        return False
+    return True
 
 
 def _day(t: float) -> datetime.date:
@@ -267,19 +280,26 @@ class S3Source:
             saved = self.ctx.checkpoints.cursor(self._cursor_name(stream))
             cursor = max(float(saved) if saved else self.since, stream.listed_max - self.late)
             start = max(self.since, cursor - self.late)
-            day = _day(start)
-            while day <= _day(end):
-                self._list_day(stream, day, start if day == _day(start) else None, feed)
-                day += datetime.timedelta(days=1)
+            self._list_days(stream, start, end, feed)
 
-    def _list_day(self, stream: _Stream, day: datetime.date, after: float | None, feed: Feed) -> None:
-        prefix = f"{stream.prefix}{day:%Y/%m/%d}/"
-        kwargs: dict[str, Any] = {"Bucket": self.config.bucket, "Prefix": prefix}
-        if after is not None:
-            kwargs["StartAfter"] = f"{prefix}{stream.account}_{stream.kind}_{stream.region}_{_stamp(after)}"
-        for page in self.s3.get_paginator("list_objects_v2").paginate(**kwargs):
+    def _list_days(self, stream: _Stream, start: float, end: float, feed: Feed) -> None:
+        """The objects in the day prefixes YYYY/MM/DD/ from start's day to end's day, the first
+        after the name of a file at `start`: one listing of the stream's prefix from there (keys
+        come in order, days included), ended at the first key past end's day, rather than one
+        listing per day (a backfill over weeks of mostly empty days cost a request each)."""
+        first, last = f"{_day(start):%Y/%m/%d}/", f"{_day(end):%Y/%m/%d}/"
+        after = f"{stream.prefix}{first}{stream.account}_{stream.kind}_{stream.region}_{_stamp(start)}"
+        skip = len(stream.prefix)
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.config.bucket, Prefix=stream.prefix, StartAfter=after)
+        for page in pages:
             for obj in page.get("Contents", []):
                 key = obj["Key"]
+                day = key[skip:skip + 11]
+                if day > last:
+                    return  # past the last day: later keys are too
+                if not _is_day(day):
+                    continue  # not in a day prefix: a listing per day would not have seen it
                 self.listed += 1
                 name = key.rsplit("/", 1)[1]
                 m = FILE_NAME.match(name)

@@ -200,3 +200,42 @@ def test_whole_files_split_as_bytes_keep_dedup_window_and_positions(aws: str, fa
     assert falco.ids() == ["p1", "p2", "p3", "p5"]
     assert report.duplicates == 1 and report.records == 4
     assert Checkpoints(tmp_path / "s.db").position(key_b) == (3, True)
+
+
+def test_backfill_lists_each_stream_once_across_days(aws: str, falco: PluginFalco, tmp_path: Path) -> None:
+    """One listing per stream from `since` on covers every day prefix up to `until` (not one
+    request per day); what a listing per day saw is still what is read or quarantined."""
+    s3 = _s3(aws)
+    s3.create_bucket(Bucket="trail")
+    base = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.UTC)
+    days = [base + datetime.timedelta(days=d) for d in (0, 3, 6, 9)]  # the last is after `until`
+    for n, when in enumerate(days):
+        s3.put_object(Bucket="trail", Key=key_for(A1, "us-east-1", when, f"D{n}"),
+                      Body=log_file([record(f"day{n}", when.strftime("%Y-%m-%dT%H:%M:%SZ"))]))
+    stream = f"AWSLogs/o-abcdefghij/{A1}/CloudTrail/us-east-1/"
+    # Under a day prefix (a listing per day saw it): quarantined. Elsewhere: never listed before.
+    s3.put_object(Bucket="trail", Key=f"{stream}2024/05/03/sub/notes.txt", Body=b"x")
+    for stray in ("2024/05/notaday/x.json.gz", "2024/13/45/x.json.gz", "README"):
+        s3.put_object(Bucket="trail", Key=stream + stray, Body=b"x")
+    requests: list[str] = []  # the Prefix of every ListObjectsV2 the source made
+    q = tmp_path / "q"
+    src = s3_source(aws, since="2024-05-01T00:00:00Z", until="2024-05-08T00:00:00Z")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(boto3.Session, "client", lambda self, *a, **k: counting_session_client(self, requests, *a, **k))
+        report = run_daemon(daemon_config(falco.sock, tmp_path / "s.db", [src], quarantine=q))
+    assert sorted(falco.ids()) == ["day0", "day1", "day2"]
+    assert report.quarantined == 1
+    reasons = [p.read_text() for p in q.glob("*.reason.json")]
+    assert len(reasons) == 1 and "sub/notes.txt" in reasons[0]
+    assert requests.count(stream) == 1  # one listing of the stream for the 8 days
+
+
+_REAL_CLIENT = boto3.Session.client
+
+
+def counting_session_client(session: Any, requests: list[str], *args: Any, **kwargs: Any) -> Any:
+    c = _REAL_CLIENT(session, *args, **kwargs)
+    if c.meta.service_model.service_name == "s3":
+        c.meta.events.register("before-parameter-build.s3.ListObjectsV2",
+                               lambda params, **_: requests.append(params.get("Prefix", "")))
+    return c
