@@ -222,7 +222,7 @@ class HttpIntake(Handler):
 
     def tls_failed(self, peer: str, error: BaseException) -> None:
         self._count("tls_failures")
-        log.warning("TLS handshake with %s failed: %s", peer, error or type(error).__name__)
+        log.warning("TLS handshake with %s failed: %s", peer, str(error) or type(error).__name__)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
