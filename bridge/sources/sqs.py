@@ -32,6 +32,8 @@ from bridge.sources.s3 import DIGEST, FILE_NAME, read_object
 
 log = logging.getLogger("ctbridge.sources.sqs")
 
+DELETE_LINGER = 0.2  # seconds a delete waits for more messages to share its DeleteMessageBatch
+
 
 @dataclass(frozen=True, kw_only=True)
 class SqsConfig(_aws.AwsAccess):
@@ -226,14 +228,19 @@ class SqsSource:
                     log.warning("%s: extending visibility failed: %s", self.name, _aws.describe(e))
 
     def _delete_loop(self) -> None:
+        """DeleteMessageBatch of up to 10: ACKs complete messages one by one, so after the first
+        the loop waits up to DELETE_LINGER seconds for more (not when stopping) rather than
+        sending a request per message, each costing about as much as a message's whole work."""
         stopping = False
         while True:
             first = self._deletes.get()
             batch = [] if not first.receipt else [first]
             stopping = stopping or not first.receipt
+            deadline = time.monotonic() + DELETE_LINGER
             while len(batch) < 10:
                 try:
-                    nxt = self._deletes.get_nowait()
+                    left = deadline - time.monotonic()
+                    nxt = self._deletes.get(timeout=left) if left > 0 and not stopping else self._deletes.get_nowait()
                 except queue.Empty:
                     break
                 if nxt.receipt:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 from ct import PluginFalco, Running, daemon_config, key_for, log_file, record, run_until, wait_for
 
 from bridge.normalize.notifications import Notice, Unknown, read_message
@@ -131,3 +132,38 @@ def test_shapes_table() -> None:
     assert isinstance(n, Notice) and n.files == [("b", "k")]
     u = read_message(json.dumps({"hello": "world"}))
     assert isinstance(u, Unknown) and "unknown message shape" in u.reason
+
+
+def test_deletes_share_batches(aws: str, falco: PluginFalco, tmp_path: Path) -> None:
+    """Messages ACKed one after another (they arrive one by one) are deleted together
+    (DeleteMessageBatch of up to 10), not one request each; every one is deleted."""
+    s3, sqs = _clients(aws)
+    s3.create_bucket(Bucket="trail")
+    url = make_queue(sqs)
+    t = NOW - datetime.timedelta(minutes=20)
+    keys = [key_for(A1, "us-east-1", t, f"B{n}") for n in range(20)]
+    for n, key in enumerate(keys):
+        s3.put_object(Bucket="trail", Key=key, Body=log_file([record(f"b{n}-{i}") for i in range(2)]))
+    batches: list[int] = []  # entries per DeleteMessageBatch the source made
+    real = boto3.Session.client
+
+    def client(session: Any, *args: Any, **kwargs: Any) -> Any:
+        c = real(session, *args, **kwargs)
+        if c.meta.service_model.service_name == "sqs":
+            c.meta.events.register("before-parameter-build.sqs.DeleteMessageBatch",
+                                   lambda params, **_: batches.append(len(params["Entries"])))
+        return c
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(boto3.Session, "client", client)
+        d = Running(daemon_config(falco.sock, tmp_path / "s.db", [sqs_source(aws, url)]))
+        try:
+            assert wait_for(d.connected)
+            for key in keys:
+                sqs.send_message(QueueUrl=url, MessageBody=json.dumps(s3_event("trail", key)))
+                time.sleep(0.03)
+            assert wait_for(lambda: _count(sqs, url) == 0)
+        finally:
+            report = d.stop()
+    assert len(falco.ids()) == 40 and report.works_done == 20
+    assert sum(batches) == 20 and len(batches) <= 10, batches
