@@ -5,8 +5,8 @@
 #  2. pip-audit --strict over the lock (needs the PyPI JSON API or OSV: a package it cannot audit
 #     fails the step, as does a finding, unless
 #     listed with a reason in deploy/pip-audit-ignore.txt, one "ID  # reason" per line); when it
-#     cannot run, ADVISORY_DB=DIR checks the lock against that copy of pypa/advisory-database
-#     (deploy/audit_lock.py);
+#     cannot run, deploy/audit_lock.py checks the lock against PyPI's JSON vulnerabilities and,
+#     with ADVISORY_DB=DIR, that copy of pypa/advisory-database;
 #  3. a CycloneDX 1.6 SBOM of that environment: build/sbom.cdx.json.
 # Refresh the lock after changing dependencies: LOCK_REFRESH=1 make supply-chain.
 set -euo pipefail
@@ -35,16 +35,14 @@ fi
 if $tools/bin/pip-audit -r deploy/requirements.lock --require-hashes --disable-pip --strict --progress-spinner off \
         "${ignores[@]}"; then
     echo "pip-audit: no known vulnerability"
-elif [ -n "${ADVISORY_DB:-}" ]; then
-    # pip-audit could not run (or found something): the lock against a local copy of
-    # pypa/advisory-database, whose date bounds what it can know (deploy/supply-chain.md).
-    echo "pip-audit failed: checking the lock against $ADVISORY_DB instead" >&2
-    $tools/bin/python -c 'import packaging, yaml' 2>/dev/null || $tools/bin/pip install -q "packaging>=23" "pyyaml>=6"
-    $tools/bin/python deploy/audit_lock.py --db "$ADVISORY_DB" || audit_failed=1
 else
-    echo "pip-audit failed (a finding, or no vulnerability database reachable): see above;" \
-        "ADVISORY_DB=<checkout of pypa/advisory-database> checks the lock offline" >&2
-    audit_failed=1
+    # pip-audit could not run (or found something): PyPI's JSON vulnerabilities (current, for
+    # pins that are the latest release or whose per-version document is served) and, with
+    # ADVISORY_DB, a local copy of pypa/advisory-database for the rest (deploy/supply-chain.md).
+    echo "pip-audit failed: checking the lock with deploy/audit_lock.py instead" >&2
+    $tools/bin/python -c 'import packaging, yaml' 2>/dev/null || $tools/bin/pip install -q "packaging>=23" "pyyaml>=6"
+    $tools/bin/python deploy/audit_lock.py --pypi "${PYPI_URL:-https://pypi.org}" \
+        ${ADVISORY_DB:+--db "$ADVISORY_DB"} || audit_failed=1
 fi
 $tools/bin/cyclonedx-py environment --output-format JSON --output-file build/sbom.cdx.json build/image-venv/bin/python
 echo "SBOM: build/sbom.cdx.json ($(python3 -c 'import json;print(len(json.load(open("build/sbom.cdx.json"))["components"]))') components)"
