@@ -87,9 +87,39 @@ def test_settings_at_and_beyond_their_bounds(sock_path: str) -> None:
             PluginClient(sock_path, batch_bytes=bad)
 
 
+def test_defaults_the_cli_relies_on(sock_path: str) -> None:
+    # bridge/app.py builds its clients with these defaults.
+    c = PluginClient(sock_path)
+    settings = (c.window, c.batch_events, c.batch_bytes, c.connect_timeout, c.name)
+    assert settings == (8, 512, 4 << 20, 30.0, "ctbridge")
+    assert (c.instance_id, c.welcome_last_seq, c.unacked_batches) == (None, 0, 0)
+
+
+def test_hello_carries_the_name(sock_path: str) -> None:
+    peer = ScriptedPeer(sock_path, p.encode_error(p.ErrorCode.MALFORMED, "just looking"))
+    try:
+        for client in (PluginClient(sock_path), PluginClient(sock_path, name="replay-7")):
+            with pytest.raises(DeliveryError):
+                client.connect()
+        assert peer.names == ["ctbridge", "replay-7"]
+    finally:
+        peer.close()
+
+
+def test_close_ends_the_reader_thread(plugin: StandInPlugin, sock_path: str) -> None:
+    before = set(threading.enumerate())
+    client = PluginClient(sock_path)
+    client.connect()
+    readers = [t for t in threading.enumerate() if t not in before and t.name == "ctbridge-acks"]
+    assert len(readers) == 1 and readers[0].daemon
+    client.close()
+    assert not readers[0].is_alive()  # joined by close()
+
+
 def test_stats_start_at_zero() -> None:
     s = ClientStats()
-    assert (s.records_sent, s.batches_sent, s.batches_acked, s.reconnects, s.resent_batches) == (0, 0, 0, 0, 0)
+    assert s == ClientStats(0, 0, 0, 0, 0)
+    assert (s.records_sent, s.batches_sent, s.batches_acked, s.reconnects, s.resent_batches) == (0,) * 5
     with pytest.raises(AttributeError):
         s.other = 1  # type: ignore[attr-defined]
 
@@ -146,7 +176,8 @@ def test_a_record_of_exactly_the_plugins_limit_passes(sock_path: str) -> None:
     try:
         client = PluginClient(sock_path)
         client.send(sized(0, 200))
-        with pytest.raises(InputError, match=r"^test\.json#1: record is 201 bytes, the plugin accepts at most 200$"):
+        too_big = r"^test\.json#1: record is 201 bytes, the plugin accepts at most 200$"
+        with pytest.raises(InputError, match=too_big):
             client.send(sized(1, 201))
         client.finish(timeout=30)
         assert sent_ids(srv) == [0]
@@ -182,7 +213,8 @@ def test_send_packed_cuts_by_bytes_as_send_does(plugin: StandInPlugin, sock_path
     assert plugin.records[2][1] == sized(2, 40).raw
 
 
-def test_send_packed_a_record_bigger_than_batch_bytes_goes_alone(plugin: StandInPlugin, sock_path: str) -> None:
+def test_send_packed_a_record_bigger_than_batch_bytes_goes_alone(plugin: StandInPlugin,
+                                                                   sock_path: str) -> None:
     recs = [sized(0, 100), sized(1, 3000), sized(2, 100), sized(3, 3000), sized(4, 3000)]
     client = PluginClient(sock_path, batch_bytes=1024)
     data, ends = packed(recs)
@@ -213,7 +245,8 @@ def test_send_packed_continues_a_partly_filled_batch(plugin: StandInPlugin, sock
     assert plugin.batch_sizes == [5, 5, 4] and sent_ids(plugin) == list(range(14))
 
 
-def test_ts_ns_outside_u64_is_refused_and_nothing_is_half_added(plugin: StandInPlugin, sock_path: str) -> None:
+def test_ts_ns_outside_u64_is_refused_and_nothing_is_half_added(plugin: StandInPlugin,
+                                                                 sock_path: str) -> None:
     client = PluginClient(sock_path, batch_events=2)
     client.send(rec(0))
     for ts in (-1, 2**64):
@@ -242,7 +275,8 @@ def test_acks_are_reported_by_the_next_send(plugin: StandInPlugin, sock_path: st
     client.send_packed(data, ends, [0, 1])  # nothing queued, the ACK reported
     assert acks == [3, 6]
     client.finish(timeout=30)
-    assert client.stats.batches_acked == 2 and client.stats.batches_sent == 2 and client.stats.records_sent == 6
+    stats = client.stats
+    assert (stats.batches_acked, stats.batches_sent, stats.records_sent) == (2, 2, 6)
 
 
 def test_connect_twice_is_one_connection_and_a_closed_client_stays_closed(plugin: StandInPlugin,
@@ -257,7 +291,8 @@ def test_connect_twice_is_one_connection_and_a_closed_client_stays_closed(plugin
     client.close()
 
 
-def test_poll_acks_reconnects_and_resends_to_a_restarted_plugin(plugin: StandInPlugin, sock_path: str) -> None:
+def test_poll_acks_reconnects_and_resends_to_a_restarted_plugin(plugin: StandInPlugin,
+                                                                 sock_path: str) -> None:
     acks: list[int] = []
     client = PluginClient(sock_path, batch_events=5, on_ack=acks.append)
     plugin.hold_acks.set()
@@ -292,7 +327,11 @@ def test_poll_acks_with_no_plugin_gives_up_quietly(sock_path: str) -> None:
     assert client.unacked_batches == 1 and client.stats.reconnects == 0
     srv = StandInPlugin(sock_path)  # a new instance: the batch is resent to it
     try:
-        until(lambda: (client.poll_acks(reconnect_within=5), client.unacked_batches)[1] == 0, "the resend")
+        def resent() -> bool:
+            client.poll_acks(reconnect_within=5)
+            return client.unacked_batches == 0
+
+        until(resent, "the resend")
         assert sent_ids(srv) == [0] and client.stats.reconnects == 1
         client.finish(timeout=30)
     finally:
@@ -362,6 +401,7 @@ class ScriptedPeer:
     def __init__(self, path: str, answer: bytes) -> None:
         self.answer = answer
         self.hellos = 0
+        self.names: list[str] = []
         self._srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._srv.bind(path)
         self._srv.listen(4)
@@ -376,8 +416,10 @@ class ScriptedPeer:
                 return
             with conn:
                 try:
-                    if isinstance(p.FrameReader(conn).read(), p.Hello):
+                    hello = p.FrameReader(conn).read()
+                    if isinstance(hello, p.Hello):
                         self.hellos += 1
+                        self.names.append(hello.name)
                     conn.sendall(self.answer)
                 except OSError:
                     pass

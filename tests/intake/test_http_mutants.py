@@ -296,7 +296,7 @@ def test_a_failing_handler_gets_500_and_the_error_is_logged(caplog: pytest.LogCa
 
 
 def heads(*bodies: bytes) -> list[tuple[Any, bytes, str]]:
-    out = []
+    out: list[tuple[Any, bytes, str]] = []
     for b in bodies:
         head = parse_head(b"POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: %d" % len(b))
         out.append((head, b, "10.0.0.%d" % len(out)))
@@ -391,3 +391,14 @@ def test_url_names_a_host_a_client_can_reach(sink: Sink, host: str, shown: str) 
 def test_url_of_the_any_address_by_its_empty_name(sink: Sink) -> None:
     intake = HttpIntake(sink, host="")
     assert intake.url == "http://127.0.0.1:0/"
+
+
+def test_the_default_port_is_any_free_one(sink: Sink) -> None:
+    first, second = HttpIntake(sink), HttpIntake(sink)
+    try:
+        first.start()
+        second.start()
+        assert first.port != second.port and 0 not in (first.port, second.port)
+    finally:
+        first.stop()
+        second.stop()
