@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -402,3 +403,17 @@ def test_the_default_port_is_any_free_one(sink: Sink) -> None:
     finally:
         first.stop()
         second.stop()
+
+
+@pytest.mark.parametrize("inline", [False, True])
+def test_the_handler_runs_in_the_pool_unless_inline(inline: bool) -> None:
+    threads: list[str] = []
+    on_alert = lambda a: threads.append(threading.current_thread().name)  # noqa: E731
+    intake = HttpIntake(on_alert, inline=True) if inline else HttpIntake(on_alert)  # the default: the pool
+    intake.start()
+    try:
+        assert send(intake, FALCO_BODY)[0] == 200
+    finally:
+        intake.stop()
+    # the loop's thread is "http-intake", the pool's "http-intake_<n>"
+    assert threads == ["http-intake"] if inline else threads[0].startswith("http-intake_")
