@@ -62,7 +62,7 @@ declare -A MUTANTS=(
   [bridge/deliver/checkpoints.py]="tests/deliver/test_checkpoints_mutants.py"
   [bridge/deliver/socket_client.py]="tests/deliver/test_socket_client_mutants.py"
   [bridge/intake/http.py]="tests/intake/test_http_mutants.py"
-  [bridge/intake/server.py]="tests/intake/test_server_mutants.py"
+  [bridge/intake/server.py]="tests/intake/test_server_mutants.py tests/intake/test_http_mutants.py"
 )
 targets=${MUTATION_TARGETS:-"bridge/normalize/dedup.py bridge/normalize/notifications.py bridge/normalize/envelopes.py
   bridge/normalize/stream.py bridge/normalize/logfile.py bridge/normalize/quarantine.py bridge/intake/grpc.py

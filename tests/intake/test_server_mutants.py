@@ -333,3 +333,94 @@ def test_tls_connection_from_a_client_that_hangs_up_at_once(pki: Path) -> None:
     finally:
         intake.stop()
     assert len(sink.alerts) == 1
+
+
+# --- clocks: which one runs when ------------------------------------------------------------------
+
+def test_a_body_has_its_own_clock_not_the_headers() -> None:
+    sink = Sink()
+    intake = HttpIntake(sink, header_timeout=0.2, body_timeout=60, idle_timeout=60)  # sweeps every 0.05 s
+    intake.start()
+    try:
+        with Conn(intake.port) as s:
+            raw = request(extra=b"Expect: 100-continue\r\n")
+            cut = raw.index(b"\r\n\r\n") + 4
+            s.sendall(raw[:cut])
+            assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"  # the head is in
+            assert not wait_readable(s, 0.6)  # many sweeps past the header clock: no 408
+            s.sendall(raw[cut:])
+            assert read_answer(s)[0] == 200
+    finally:
+        intake.stop()
+    assert len(sink.alerts) == 1
+
+
+def test_a_held_handler_is_not_timed_out() -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def on_alert(alert: Alert) -> None:
+        entered.set()
+        release.wait(30)
+
+    intake = HttpIntake(on_alert, header_timeout=0.2, body_timeout=0.2, idle_timeout=0.2)
+    intake.start()
+    try:
+        with Conn(intake.port) as s:
+            s.sendall(request())
+            assert entered.wait(30)
+            assert not wait_readable(s, 0.6)  # the request's clocks ran out while it was held: no 408
+            release.set()
+            status, head, _ = read_answer(s)
+            assert status == 200 and b"Connection: close" not in head
+    finally:
+        release.set()
+        intake.stop()
+    assert intake.rejected == 0
+
+
+def test_headers_too_slow_get_a_408_that_closes(caplog: pytest.LogCaptureFixture) -> None:
+    intake = HttpIntake(Sink(), header_timeout=0.2)
+    intake.start()
+    try:
+        with Conn(intake.port) as s:
+            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+            status, head, body = read_answer(s)  # waits for the sweep to give up on the head
+            assert status == 408 and b"Connection: close" in head
+            assert orjson.loads(body) == {"error": "request not complete in time"}
+            assert closed(s)
+    finally:
+        intake.stop()
+    assert intake.rejected == 1
+    assert "rejected request from 127.0.0.1: 408 request not complete in time" in [
+        r.getMessage() for r in caplog.records]
+
+
+def test_oversized_head_message(intake: HttpIntake) -> None:
+    with Conn(intake.port) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nX-Long: " + b"a" * (MAX_HEAD_BYTES + 10))
+        status, _, body = read_answer(s)
+    assert (status, orjson.loads(body)) == (431, {"error": f"request headers over {MAX_HEAD_BYTES} bytes"})
+
+
+def test_nothing_more_is_answered_after_an_error_and_the_linger_ends_in_a_close() -> None:
+    sink = Sink()
+    intake = HttpIntake(sink, header_timeout=0.2)  # sweeps every 0.05 s
+    intake.start()
+    try:
+        with Conn(intake.port) as s:
+            s.sendall(b"POST / HTTP/2.0\r\n\r\n")
+            status, head, _ = read_answer(s)
+            assert status == 505 and b"Connection: close" in head
+            assert closed(s)  # our answer, then the server's end of sending
+            deadline = time.monotonic() + 30
+            gone = False
+            while not gone and time.monotonic() < deadline:  # the client goes on sending: dropped
+                try:
+                    s.sendall(request())
+                    time.sleep(0.05)
+                except (BrokenPipeError, ConnectionResetError):
+                    gone = True  # the linger is over: the server closed the connection
+            assert gone
+    finally:
+        intake.stop()
+    assert sink.alerts == []
