@@ -396,10 +396,12 @@ def test_a_plugin_restarted_behind_our_numbers_keeps_them(plugin: StandInPlugin,
 
 class ScriptedPeer:
     """Stands in for the ctbridge plugin's handshake (the real one: tests/deliver/test_plugin_socket.py):
-    reads HELLO and answers with `answer`, then closes; for every connection."""
+    reads HELLO and answers with `answer`, then closes (or with keep_open, waits for the client to);
+    for every connection, one at a time."""
 
-    def __init__(self, path: str, answer: bytes) -> None:
+    def __init__(self, path: str, answer: bytes, keep_open: bool = False) -> None:
         self.answer = answer
+        self.keep_open = keep_open  # after the answer, read (and drop) until the client closes
         self.hellos = 0
         self.names: list[str] = []
         self._srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -421,6 +423,8 @@ class ScriptedPeer:
                         self.hellos += 1
                         self.names.append(hello.name)
                     conn.sendall(self.answer)
+                    while self.keep_open and conn.recv(65536):
+                        pass
                 except OSError:
                     pass
 
@@ -479,3 +483,56 @@ def test_a_refusal_other_than_busy_names_the_error(sock_path: str) -> None:
         assert peer.hellos == 1
     finally:
         peer.close()
+
+
+def test_finish_without_bye_gives_up_at_its_timeout(sock_path: str) -> None:
+    welcome = p.encode_welcome(p.Welcome(1, 1, 0, 0, 0))
+    peer = ScriptedPeer(sock_path, welcome, keep_open=True)  # never an ACK or a BYE
+    try:
+        client = PluginClient(sock_path, batch_events=1)
+        client.send(rec(0))
+        with pytest.raises(DeliveryError) as e:
+            client.finish(timeout=0.3)
+        assert str(e.value) == (f"the ctbridge plugin at {sock_path} did not confirm the end of stream "
+                                "within 0.3s (1 batches unacknowledged)")
+        client.close()
+    finally:
+        peer.close()
+
+
+def test_a_reconnect_to_the_same_instance_resends_only_what_it_lacks(plugin: StandInPlugin,
+                                                                      sock_path: str) -> None:
+    client = PluginClient(sock_path, batch_events=5, window=8)
+    plugin.hold_acks.set()
+    before = set(threading.enumerate())
+    for i in range(10):
+        client.send(rec(i))
+    (reader,) = [t for t in threading.enumerate() if t not in before and t.name == "ctbridge-acks"]
+    until(lambda: len(plugin.records) == 10, "batches 1 and 2 at the plugin")
+    plugin.kick()  # the link drops; the plugin holds batches 1 and 2, unacknowledged
+    reader.join(30)  # the client has seen the drop
+    assert not reader.is_alive()
+    plugin.hold_acks.clear()
+    for i in range(10, 15):
+        client.send(rec(i))
+    client.wait_acked(timeout=30)
+    assert plugin.seqs_seen == [1, 2, 3] and client.welcome_last_seq == 2
+    assert client.stats.resent_batches == 0 and client.stats.reconnects == 1
+    assert sent_ids(plugin) == list(range(15))
+    client.finish(timeout=30)
+
+
+def test_a_restarted_plugin_ahead_of_us_with_nothing_pending(plugin: StandInPlugin, sock_path: str) -> None:
+    client = PluginClient(sock_path, batch_events=5)
+    for i in range(5):
+        client.send(rec(i))
+    client.wait_acked(timeout=30)
+    plugin.restart()
+    with plugin._lock:
+        plugin.last_seq = 100
+    client.send(rec(5))
+    client.flush()
+    client.wait_acked(timeout=30)
+    assert plugin.seqs_seen == [1, 101]  # a seq at or below 100 would be dropped as already held
+    assert sent_ids(plugin) == [0, 1, 2, 3, 4, 5]
+    assert client.finish(timeout=30) == 101
