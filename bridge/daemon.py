@@ -10,6 +10,7 @@ SQS message deleted). Memory is bounded by the queues, not by the input.
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -254,11 +255,16 @@ class Daemon:
                                         daemon=True) for s in sources]
             threads += [threading.Thread(target=self._reader_loop, args=(feed, ready), name=f"reader-{i}",
                                          daemon=True) for i in range(cfg.readers)]
+            # What start-up built (modules, boto3's service models, the config) lives as long as
+            # the process: out of the cyclic GC's reach, its full collections, set off by the many
+            # short-lived objects of reading, no longer walk it (they were ~9% of the CPU).
+            gc.freeze()
             for t in threads:
                 t.start()
             sources_left = [t for t in threads if t.name.startswith("source-")]
             last_prune = 0.0
             reconnects = 0
+            frozen_again = False
             while True:
                 try:
                     item = ready.get(timeout=0.1)
@@ -278,6 +284,10 @@ class Daemon:
                 assert isinstance(item, _Reading)
                 self._deliver(item, client, marks, dedup, quarantine, checkpoints)
                 feed.settled()
+                if not frozen_again:  # the sources' clients exist now (made on first use): them too
+                    frozen_again = True
+                    gc.collect()
+                    gc.freeze()
                 if ready.empty():
                     client.flush()
             self.stop.set()
