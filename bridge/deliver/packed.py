@@ -12,7 +12,9 @@ caller streams them record by record through normalize.stream, in bounded memory
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
+import operator
 from hashlib import blake2b as _blake2b
 import os
 import struct
@@ -253,53 +255,55 @@ def fast_pack(name: str, data: bytes, max_record_bytes: int) -> Packed | None:
     if not data.startswith(_FIRST, start):
         return None
     bounds = _records(data, start, end)
+    n = len(bounds) // 2
+    # The eventID key must occur once in each record (it keys dedup: a nested one taken for it
+    # could drop a record): each record has one (rfind below) and the file n in all. count()
+    # skips an occurrence overlapping the one before (`"eventID":"eventID":"`, the key's only
+    # self-overlap, 10 bytes on): such a pair ending a record is refused below; anywhere else
+    # it comes with a third occurrence, which count() does see.
+    if data.count(_K_ID, start, end) != n:
+        return None
     parts: list[bytes | memoryview] = []
     add = parts.append
-    ends, keys = out.ends, out.keys
+    ids: list[bytes] = []
     mv = memoryview(data)
-    find, rfind = data.find, data.rfind
+    find, rfind, starts = data.find, data.rfind, data.startswith
     entry = _ENTRY.pack
-    lt, li = len(_K_TIME), len(_K_ID)
+    lt, li, back = len(_K_TIME), len(_K_ID), len(_K_ID) - 1
     times: dict[bytes, int] = {}  # eventTime as written -> ts_ns (records of a file share seconds)
-    pos = longest = 0
-    lo, hi = TS_NS_MAX, 0
     it = iter(bounds)
     for a, b in zip(it, it):
         # eventTime comes early in a record (right after userIdentity) and eventID late: find and
-        # rfind stop soon. The eventID key must occur once (it keys dedup: a nested one taken for
-        # it could drop a record); the first eventTime key is the record's in CloudTrail's layout.
-        size = b - a
+        # rfind stop soon. The first eventTime key is the record's in CloudTrail's layout.
         i = find(_K_TIME, a, b)
         k = rfind(_K_ID, a, b)
-        if i < 0 or k < 0 or find(_K_ID, a, b) != k or size > max_record_bytes:
+        if i < 0 or k < a or starts(_K_ID, k - back, k + 1):
             return None
         i += lt
         k += li
         j = find(b'"', i, b)
         q = find(b'"', k, b)
-        if j < 0 or q < 0 or find(b"\\", i, j) >= 0 or find(b"\\", k, q) >= 0:  # an escape
+        if j < 0 or q < 0 or find(b"\\", k, q) >= 0:  # an escape in the eventID
             return None
-        text = data[i:j]
+        text = data[i:j]  # an escape in it fails the RFC 3339 match
         ts_ns = times.get(text)
         if ts_ns is None:
             parsed = parse_rfc3339_ns(text.decode("ascii", "replace"))
             if parsed is None or not in_range(parsed):
                 return None
             ts_ns = times[text] = parsed
-        if ts_ns < lo:
-            lo = ts_ns
-        if ts_ns > hi:
-            hi = ts_ns
-        add(entry(ts_ns, size))
+        add(entry(ts_ns, b - a))
         add(mv[a:b])
-        pos += _ENTRY.size + size
-        ends.append(pos)
-        keys.append(event_key(data[k:q]) if q > k else 0)
-        if size > longest:
-            longest = size
+        ids.append(data[k:q])
+    sizes = list(map(operator.sub, bounds[1::2], bounds[::2]))
+    longest = max(sizes)
+    if longest > max_record_bytes:
+        return None
     out.data = b"".join(parts)
+    out.ends = list(itertools.accumulate(map(_ENTRY.size.__add__, sizes)))
+    out.keys = [int.from_bytes(_blake2b(x, digest_size=8).digest(), "little") >> 1 if x else 0 for x in ids]
     out.max_len = longest
-    out.ts_range = (lo, hi)
+    out.ts_range = (min(times.values()), max(times.values()))
     return out
 
 
