@@ -238,3 +238,14 @@ def test_within_uses_the_known_time_range() -> None:
     part = within(packed, lo + 1, hi + 1)
     assert len(part.ends) == 4 and part.ts_range is None
     assert [r.event_id for r in part.records()] == [r.event_id for r in packed.records()][1:]
+
+
+@pytest.mark.parametrize("tail", [b'"a":"eventID":"eventID":"id1"}', b'"a":"eventID":"eventID":"x","eventID":"id1"}',
+                                  b'"eventID":"id0","eventID":"id1"}'])
+def test_a_second_eventID_key_even_overlapping_sends_the_file_to_the_parser(tail: bytes) -> None:
+    """Two `"eventID":"` in one record, also the self-overlapping `"eventID":"eventID":"` (which
+    count() sees as one): not split here."""
+    good = b'{"eventVersion":"1","eventTime":"2024-05-01T00:00:00Z","eventID":"g"}'
+    rec = b'{"eventVersion":"1","eventTime":"2024-05-01T00:00:00Z",' + tail
+    assert fast_pack("x.json", b'{"Records":[' + good + b"," + rec + b"]}", 4 << 20) is None
+    assert fast_pack("x.json", b'{"Records":[' + good + b"," + good + b"]}", 4 << 20) is not None
