@@ -8,6 +8,13 @@ runs of records are copied into batch frames as byte ranges (PluginClient.send_p
 
 Files above `stream_bytes` are not packed whole (a 50 MB gzip file can hold 1 GB of JSON): the
 caller streams them record by record through normalize.stream, in bounded memory.
+
+The gunzip, the UTF-8 check and fast_pack's scan run in C (bridge/deliver/_fastpack.c, libdeflate
+for the gunzip) when that optional extension is built, unless CTBRIDGE_PURE_PYTHON=1: the same
+results byte for byte (tests/deliver/test_fastpack_c.py), in less than half the CPU (gunzip, check
+and split of a 2,000-record file: 15 -> 6.6 ms).
+The Python functions (*_py) are the reference and the fallback; where the C code is not sure (a
+gzip file with a header CRC, trailing NULs, damage) it answers False and the Python code decides.
 """
 
 from __future__ import annotations
@@ -31,6 +38,13 @@ from bridge.normalize.dedup import stable_hash
 from bridge.normalize.logfile import DEFAULT_MAX_RECORD_BYTES, TS_NS_MAX, in_range, parse_rfc3339_ns
 from bridge.normalize.stream import _FIRST, _HEAD, _SEP, records_from_chunks
 from bridge.sources.local import wanted
+
+try:
+    from bridge.deliver import _fastpack as _C
+except ImportError:  # not built (no compiler at install): the pure-Python code below
+    _C = None  # type: ignore[assignment]
+if os.environ.get("CTBRIDGE_PURE_PYTHON", "") not in ("", "0"):
+    _C = None  # type: ignore[assignment]
 
 _ENTRY = struct.Struct("<QI")
 _READ_CHUNK = 1 << 20
@@ -118,12 +132,25 @@ def pack_blob(name: str, raw: bytes, max_record_bytes: int = DEFAULT_MAX_RECORD_
     data = _gunzip_bounded(raw) if raw[:2] == _GZIP_MAGIC else raw
     if data is None:
         return None
-    if not data.isascii():  # ASCII (the usual case) is UTF-8: one cheaper pass
-        try:
-            data.decode("utf-8")  # C speed; a record that is not UTF-8 is quarantined by normalize.stream
-        except UnicodeDecodeError:
-            return None
+    if not _utf8_ok(data):  # a record that is not UTF-8 is quarantined by normalize.stream
+        return None
     return fast_pack(name, data, max_record_bytes)
+
+
+def _utf8_ok(data: bytes) -> bool:
+    if _C is not None:
+        return _C.utf8_ok(data)
+    return _utf8_ok_py(data)
+
+
+def _utf8_ok_py(data: bytes) -> bool:
+    if data.isascii():  # ASCII (the usual case) is UTF-8: one cheaper pass
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def file_chunks(path: str) -> Iterator[bytes]:
@@ -152,6 +179,14 @@ _MAX_RATIO = 64  # a packed file may decompress to at most this many times its s
 def _gunzip_bounded(raw: bytes) -> bytes | None:
     """One gzip member decompressed, or None for anything else (several members, damage, a
     ratio above _MAX_RATIO): normalize.stream then handles the file and names the problem."""
+    if _C is not None:
+        got = _C.gunzip(raw, _MAX_RATIO)
+        if got is not False:
+            return got
+    return _gunzip_bounded_py(raw)
+
+
+def _gunzip_bounded_py(raw: bytes) -> bytes | None:
     d = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         out = d.decompress(raw, _MAX_RATIO * len(raw) + (1 << 20))
@@ -225,6 +260,18 @@ def _records(data: bytes, start: int, end: int) -> list[int]:
 
 
 def fast_pack(name: str, data: bytes, max_record_bytes: int) -> Packed | None:
+    """fast_pack_py, in C when the extension is there (the same Packed, or None for the same inputs)."""
+    if _C is not None:
+        got = _C.pack(data, max_record_bytes, parse_rfc3339_ns, in_range)
+        if got is None:
+            return None
+        if got is not False:
+            out, ends, keys, max_len, ts_range = got
+            return Packed(name, out, ends, keys, max_len=max_len, ts_range=ts_range)
+    return fast_pack_py(name, data, max_record_bytes)
+
+
+def fast_pack_py(name: str, data: bytes, max_record_bytes: int) -> Packed | None:
     """A CloudTrail-written log file (`{"Records":[{"eventVersion":...},...]}`, decompressed)
     split without parsing its records; None when any record does not look exactly like
     CloudTrail writes them, and the caller falls back to normalize.stream, which parses each one.
