@@ -11,7 +11,11 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import fastpack_c  # noqa: E402
 import targets  # noqa: E402
+
+# targets.py's targets, and the C-vs-Python one of fastpack_c.py (its own seeds as well)
+TARGETS = {**targets.TARGETS, **fastpack_c.TARGETS}
 
 SEEDS = sorted((HERE / "seeds").iterdir())
 CRASHES = sorted(p for p in (HERE / "crashes").rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -22,15 +26,20 @@ def test_seed_corpus_covers_every_kind_of_input() -> None:
     assert {"ctlog", "notice", "frame", "config", "alert"} <= names, names
 
 
-@pytest.mark.parametrize("target", sorted(targets.TARGETS))
+@pytest.mark.parametrize("target", sorted(TARGETS))
 def test_every_seed(target: str) -> None:
     for path in SEEDS:
-        targets.TARGETS[target](path.read_bytes())
+        TARGETS[target](path.read_bytes())
+
+
+def test_fastpack_c_seeds() -> None:
+    for path in sorted((HERE / "seeds_fastpack_c").iterdir()):
+        fastpack_c.fastpack_c(path.read_bytes())
 
 
 @pytest.mark.parametrize("path", CRASHES, ids=[f"{p.parent.name}/{p.name}" for p in CRASHES])
 def test_saved_crash_is_fixed(path: Path) -> None:
-    targets.TARGETS[path.parent.name](path.read_bytes())
+    TARGETS[path.parent.name](path.read_bytes())
 
 
 def test_the_targets_can_fail() -> None:
