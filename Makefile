@@ -15,7 +15,14 @@ all: plugin venv
 deps:
 	@./scripts/deps.sh
 
-$(VPY): pyproject.toml
+# setup.py builds bridge.deliver._fastpack (optional C, bridge/deliver/packed.py) when Python's
+# headers and a compiler are there: python3-dev is installed when they are missing (libdeflate-dev,
+# which it links statically, comes with `deps`); without them the package is pure Python.
+$(VPY): pyproject.toml setup.py bridge/deliver/_fastpack.c | deps
+	@$(PY) -c 'import os, sysconfig; assert os.path.exists(sysconfig.get_paths()["include"] + "/Python.h")' 2>/dev/null \
+		|| ! command -v apt-get >/dev/null \
+		|| { sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); $$sudo apt-get update -qq \
+			&& DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq python3-dev >/dev/null || true; }
 	$(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e '.[test]'
