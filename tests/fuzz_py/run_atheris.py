@@ -19,14 +19,17 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 with atheris.instrument_imports(include=["bridge"]):
+    import fastpack_c
     import targets
+
+TARGETS = {**targets.TARGETS, **fastpack_c.TARGETS}
 
 
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in targets.TARGETS:
-        sys.exit(f"usage: run_atheris.py TARGET [libFuzzer options]; targets: {', '.join(targets.TARGETS)}")
+    if len(sys.argv) < 2 or sys.argv[1] not in TARGETS:
+        sys.exit(f"usage: run_atheris.py TARGET [libFuzzer options]; targets: {', '.join(TARGETS)}")
     name = sys.argv.pop(1)
-    target = targets.TARGETS[name]
+    target = TARGETS[name]
     atheris.Setup(sys.argv, target)
     atheris.Fuzz()
 
