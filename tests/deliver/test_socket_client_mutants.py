@@ -262,11 +262,20 @@ def test_ts_ns_outside_u64_is_refused_and_nothing_is_half_added(plugin: StandInP
 
 def test_acks_are_reported_by_the_next_send(plugin: StandInPlugin, sock_path: str) -> None:
     acks: list[int] = []
-    client = PluginClient(sock_path, batch_events=3, on_ack=acks.append)
+    threads: set[threading.Thread] = set()
+
+    def on_ack(n: int) -> None:
+        acks.append(n)
+        threads.add(threading.current_thread())
+
+    client = PluginClient(sock_path, batch_events=3, on_ack=on_ack)
+    plugin.hold_acks.set()  # the ACK must come after the send that filled batch 1 has returned
     for i in range(3):
         client.send(rec(i))
+    until(lambda: len(plugin.records) == 3, "batch 1 at the plugin")
+    plugin.release_acks()
     until(lambda: client.unacked_batches == 0, "the ACK of batch 1")
-    assert acks == []  # not from the reader thread
+    assert acks == []  # read by the reader thread, reported by the next call, not from there
     client.send(rec(3))  # a partial batch: nothing sent, the ACK reported
     assert acks == [3]
     data, ends = packed([rec(i) for i in range(4, 6)])
@@ -277,6 +286,7 @@ def test_acks_are_reported_by_the_next_send(plugin: StandInPlugin, sock_path: st
     client.finish(timeout=30)
     stats = client.stats
     assert (stats.batches_acked, stats.batches_sent, stats.records_sent) == (2, 2, 6)
+    assert threads == {threading.current_thread()}
 
 
 def test_connect_twice_is_one_connection_and_a_closed_client_stays_closed(plugin: StandInPlugin,
