@@ -273,7 +273,7 @@ def test_a_refusing_handler_gets_503_with_retry_after(caplog: pytest.LogCaptureF
     assert (status, answer) == (503, {"error": "queue f is full (5 alerts)"})
     assert headers["retry-after"] == "1"
     assert (intake.refused, intake.failed, intake.received) == (1, 0, 0) and counted == ["refused"]
-    (rec,) = [r for r in caplog.records if r.name == LOGGER]
+    (rec,) = [r for r in caplog.records if r.name == LOGGER and r.levelno >= logging.WARNING]  # not start()'s INFO
     assert rec.levelno == logging.WARNING and "Delete Bucket Encryption" in rec.getMessage()
 
 
@@ -291,7 +291,7 @@ def test_a_failing_handler_gets_500_and_the_error_is_logged(caplog: pytest.LogCa
     assert (status, answer) == (500, {"error": "alert handler failed; see the bridge log"})
     assert "retry-after" not in headers
     assert (intake.failed, intake.refused, intake.received) == (1, 0, 0)
-    (rec,) = [r for r in caplog.records if r.name == LOGGER]
+    (rec,) = [r for r in caplog.records if r.name == LOGGER and r.levelno >= logging.WARNING]  # not start()'s INFO
     assert rec.levelno == logging.ERROR and rec.exc_info is not None and rec.exc_info[1] is not None
     assert "'Delete Bucket Encryption'" in rec.getMessage() and "127.0.0.1" in rec.getMessage()
 
@@ -356,7 +356,7 @@ def test_protocol_errors_and_tls_failures_are_counted_and_logged(caplog: pytest.
         intake.tls_failed("10.3.3.3", OSError("bad record"))
     assert counted == ["rejected", "tls_failures", "tls_failures"]
     assert (intake.rejected, intake.tls_failures) == (1, 2)
-    msgs = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    msgs = [r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno >= logging.WARNING]
     assert msgs == ["rejected request from 10.1.1.1: 431 too big",
                     "TLS handshake with 10.2.2.2 failed: ConnectionResetError",
                     "TLS handshake with 10.3.3.3 failed: bad record"]
