@@ -4,7 +4,8 @@ cyclonedx-py knows the Python side (deploy/requirements.lock); the image also ca
 libctbridge.so, compiled in the `plugin` stage against Debian packages (rapidjson headers, zlib
 and libdeflate linked statically). That stage writes `dpkg-query -W -f '${Package}\\t${Version}\\n'`
 of those packages; this adds libctbridge.so and each of them as components (purl pkg:deb/debian)
-with the plugin depending on them.
+with the plugin depending on them. The bridge's own optional C extension (bridge.deliver._fastpack)
+links libdeflate statically too: the root component depends on libdeflate-dev when it is listed.
 
     python deploy/sbom_native.py PYTHON_SBOM NATIVE_TSV [--plugin-version V] > sbom.cdx.json
 
@@ -60,6 +61,13 @@ def add_native(bom: dict[str, Any], native: list[tuple[str, str]], plugin_versio
                        "description": "the Falco plugin, built in the image's plugin stage from plugin/"})
     deps.append({"ref": plugin_ref, "dependsOn": refs})
     deps.extend({"ref": r, "dependsOn": []} for r in refs)
+    root = (bom.get("metadata") or {}).get("component") or {}
+    if root.get("bom-ref") and "native:deb:libdeflate-dev" in refs:  # bridge.deliver._fastpack
+        entry = next((d for d in deps if d.get("ref") == root["bom-ref"]), None)
+        if entry is None:
+            entry = {"ref": root["bom-ref"]}
+            deps.append(entry)
+        entry["dependsOn"] = sorted({*entry.get("dependsOn", []), "native:deb:libdeflate-dev"})
     return bom
 
 

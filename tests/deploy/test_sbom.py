@@ -51,7 +51,8 @@ def test_the_bridge_image_carries_the_sbom_built_with_a_hash_pinned_tool() -> No
 
 def _bom(native: list[tuple[str, str]]) -> dict[str, Any]:
     bom = {"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [{"bom-ref": "x", "name": "boto3"}],
-           "metadata": {"component": {"name": "falco-cloudtrail-bridge", "version": "0.1.0"}}}
+           "metadata": {"component": {"bom-ref": "root-component", "name": "falco-cloudtrail-bridge", "version": "0.1.0"}},
+           "dependencies": [{"ref": "root-component"}]}
     return sbom_native.add_native(bom, native, "0.1.0")
 
 
@@ -62,6 +63,11 @@ def test_native_parts_are_added_with_debian_purls_and_the_plugin_depends_on_them
     assert by_name["libctbridge.so"]["version"] == "0.1.0" and "boto3" in by_name
     plugin = next(d for d in bom["dependencies"] if d["ref"] == "native:libctbridge.so")
     assert plugin["dependsOn"] == ["native:deb:zlib1g-dev", "native:deb:rapidjson-dev"]
+    root = [d for d in bom["dependencies"] if d["ref"] == "root-component"]
+    assert root == [{"ref": "root-component"}], "no libdeflate in the list: the bridge's C extension links nothing listed"
+    bom = _bom([("libdeflate-dev", "1.14-1")])
+    root = [d for d in bom["dependencies"] if d["ref"] == "root-component"]
+    assert root == [{"ref": "root-component", "dependsOn": ["native:deb:libdeflate-dev"]}]  # bridge.deliver._fastpack
 
 
 @pytest.mark.parametrize(("text", "problem"), [
@@ -131,3 +137,5 @@ def test_sbom_steps_as_written(tmp_path: Path) -> None:
     for name, ver in natives.items():
         assert found[name][0] == ver and found[name][2] == f"pkg:deb/debian/{name}@{ver}"
     assert "libctbridge-so" in found
+    root_deps = next(d for d in bom["dependencies"] if d["ref"] == root["bom-ref"])
+    assert "native:deb:libdeflate-dev" in root_deps["dependsOn"], "the bridge's C extension links libdeflate"
