@@ -384,7 +384,9 @@ void test_busy() {
     int a = handshake(d.path, w);
     int b = connect_to(d.path);
     CHECK(b >= 0);
-    CHECK(send_all(b, hello()));
+    // The plugin answers BUSY as soon as it accepts and closes: HELLO may meet a closed socket
+    // (EPIPE/ECONNRESET, seen once under ASan), and the ERROR frame is still there to read.
+    (void)send_all(b, hello());
     proto::Error e = read_error(b);
     CHECK(e.code == 3);
     ::close(b);
