@@ -69,7 +69,8 @@ declare -A MUTANTS=(
 targets=${MUTATION_TARGETS:-"bridge/normalize/dedup.py bridge/normalize/notifications.py bridge/normalize/envelopes.py
   bridge/normalize/stream.py bridge/normalize/logfile.py bridge/normalize/quarantine.py bridge/intake/grpc.py
   bridge/intake/tls.py bridge/intake/wire.py bridge/intake/http.py bridge/intake/server.py bridge/deliver/packed.py
-  bridge/deliver/protocol.py bridge/deliver/checkpoints.py bridge/deliver/socket_client.py"}
+  bridge/deliver/protocol.py bridge/deliver/checkpoints.py bridge/deliver/journal.py
+  bridge/deliver/socket_client.py"}
 work=build/mutation
 mkdir -p $work
 printf '%-36s %7s %7s %9s %8s %10s %6s\n' module mutants killed survived timeout suspicious score
