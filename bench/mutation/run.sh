@@ -82,7 +82,7 @@ for t in $targets; do
         rm -rf "$src/tests" "$src/bridge" && cp -r tests bridge "$src"/
     else
         rm -rf "$src" && mkdir -p "$src"
-        cp -r bridge tests rules falco_config samples proto pyproject.toml setup.py "$src"/
+        cp -r bridge tests bench rules falco_config samples proto pyproject.toml setup.py "$src"/
     fi
     tests="${MUTATION_TESTS:-${TESTS[$t]}}"
     tests="${tests//,/ }"
