@@ -74,6 +74,10 @@ class PluginFalco(threading.Thread):
         self._lock = threading.Lock()
         self.running = threading.Event()  # cleared: Falco takes nothing, so the plugin ACKs nothing
         self.running.set()
+        # Once this many records are taken, pause after each batch (ACKs keep flowing, slowly): a
+        # test that kills the bridge there finds work left however fast the bridge has become.
+        self.slow_after: int | None = None
+        self.slow_pause = 0.05
 
     def run(self) -> None:
         try:
@@ -85,8 +89,14 @@ class PluginFalco(threading.Thread):
                     self.payloads.extend(ev.payload for ev in events)
                 if rc == SS_PLUGIN_EOF:
                     return
+                if self.slow_after is not None and len(self.payloads) >= self.slow_after:
+                    time.sleep(self.slow_pause)
         except BaseException as e:  # reported by the test
             self.error = e
+
+    def taken(self) -> int:
+        with self._lock:
+            return len(self.payloads)
 
     def ids(self) -> list[str]:
         with self._lock:
