@@ -76,3 +76,11 @@ def test_within_returns_the_same_packed_only_when_every_entry_is_inside() -> Non
     assert packed.within(p, lo, hi) is not p
     p.ts_range = None
     assert packed.within(p, lo - 1, hi + 1) is p  # every entry looked at, all kept: no copy
+
+
+def test_pack_items_goes_on_after_a_time_outside_the_range() -> None:
+    recs = [Record(b'{"a":1}', 2**64, "f#0", "e0"), Record(b'{"b":2}', 5, "f#1", "e1")]
+    p = packed.pack_items("f", recs)
+    assert [b.origin for b in p.bad] == ["f#0"] and "outside 1970..2554" in p.bad[0].reason
+    assert _entries(p) == [(5, b'{"b":2}')]
+    assert [(r.origin, r.raw, r.ts_ns) for r in p.records()] == [("f#0", b'{"b":2}', 5)]
