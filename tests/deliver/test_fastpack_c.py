@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from test_packed import record  # the same record shape as the Python path's tests
 
 from bridge.deliver import packed
 from bridge.deliver.packed import Packed
@@ -61,15 +62,6 @@ def same_pack(data: bytes, limit: int = LIMIT) -> Packed | None:
     assert C.pack(data, limit, packed.parse_rfc3339_ns, packed.in_range) is not False  # decided in C
     assert C.utf8_ok(data) == packed._utf8_ok_py(data)
     return c
-
-
-def record(i: int, **extra: object) -> dict[str, object]:
-    r: dict[str, object] = {"eventVersion": "1.09", "userIdentity": {"type": "IAMUser", "arn": f"arn:{i}"},
-                            "eventTime": f"2024-05-01T00:00:{i % 60:02d}Z", "eventName": "GetObject",
-                            "requestParameters": {"bucketName": "b", "key": "k\u00e9\"{["},
-                            "eventID": f"00000000-0000-4000-8000-{i:012d}", "eventType": "AwsApiCall"}
-    r.update(extra)
-    return r
 
 
 def log_file(records: list[dict[str, object]], **kw: Any) -> bytes:

@@ -15,11 +15,10 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from test_socket_client import StandInPlugin, rec, sent_ids
+from test_socket_client import StandInPlugin, plugin, rec, sent_ids, sock_path  # noqa: F401 (fixtures)
 
 from bridge.deliver import protocol as p
 from bridge.deliver.socket_client import ClientStats, PluginClient
@@ -30,21 +29,6 @@ from bridge.model import Record
 _ENTRY = struct.Struct("<QI")
 # An empty BATCH frame: 5-byte frame header + 12-byte batch header.
 _EMPTY_BATCH = 17
-
-
-@pytest.fixture
-def sock_path(tmp_path: Path) -> str:
-    return str(tmp_path / "s.sock")
-
-
-@pytest.fixture
-def plugin(sock_path: str) -> Iterator[StandInPlugin]:
-    srv = StandInPlugin(sock_path)
-    yield srv
-    try:
-        srv.close()
-    except OSError:
-        pass
 
 
 def until(cond: Callable[[], bool], what: str, seconds: float = 30) -> None:
