@@ -244,6 +244,34 @@ static int split(const uint8_t *d, Py_ssize_t start, Py_ssize_t end, scan_t *s) 
     return S_OK;
 }
 
+/* The record's bytes after its eventID value, up to its closing brace, must close every
+ * bracket they open and no more (strings skipped): else the only `"eventID":"` sits in a nested
+ * object and is not the record's (packed.py: _closes_level). */
+static int closes_level(const uint8_t *d, Py_ssize_t from, Py_ssize_t to) {
+    Py_ssize_t depth = 0;
+    int in_str = 0;
+    for (Py_ssize_t i = from; i < to; i++) {
+        uint8_t c = d[i];
+        if (in_str) {
+            if (c == '\\') {
+                if (i + 1 >= to)
+                    return 0;
+                i++;
+            } else if (c == '"') {
+                in_str = 0;
+            }
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (--depth < 0)
+                return 0;
+        }
+    }
+    return !in_str && depth == 0;
+}
+
 static int scan(const uint8_t *d, Py_ssize_t n, scan_t *s) {
     /* _HEAD: (?:\xef\xbb\xbf)?\s*\{\s*"Records"\s*:\s*\[\s* */
     Py_ssize_t p = 0;
@@ -330,6 +358,10 @@ static int scan(const uint8_t *d, Py_ssize_t n, scan_t *s) {
         Py_ssize_t j = find_byte(d, i, b, '"');
         Py_ssize_t q = find_byte(d, k, b, '"');
         if (j < 0 || q < 0 || find_byte(d, k, q, '\\') >= 0) {
+            rc = S_NONE;
+            break;
+        }
+        if (!closes_level(d, q + 1, b - 1)) {
             rc = S_NONE;
             break;
         }

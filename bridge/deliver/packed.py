@@ -24,6 +24,7 @@ import multiprocessing
 import operator
 from hashlib import blake2b as _blake2b
 import os
+import re
 import struct
 import zlib
 from collections import deque
@@ -271,6 +272,30 @@ def fast_pack(name: str, data: bytes, max_record_bytes: int) -> Packed | None:
     return fast_pack_py(name, data, max_record_bytes)
 
 
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*(")?|[{}\[\]]', re.S)  # a string (group 1: its end) or a bracket
+
+
+def _closes_level(data: bytes, start: int, end: int) -> bool:
+    """data[start:end] (a record after its eventID value, before its closing brace) closes every
+    bracket it opens and no more, strings skipped: else the record's only `"eventID":"` is a
+    nested object's (fuzzing found such a record given a nested eventID as its dedup key). The
+    same test as _fastpack.c's closes_level."""
+    depth = 0
+    for m in _TOKEN.finditer(data, start, end):
+        c = data[m.start()]
+        if c == 0x22:  # '"': a string, which must end inside the range
+            if m.group(1) is None:
+                return False
+            continue
+        if c in (0x7B, 0x5B):
+            depth += 1
+        else:
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
 def fast_pack_py(name: str, data: bytes, max_record_bytes: int) -> Packed | None:
     """A CloudTrail-written log file (`{"Records":[{"eventVersion":...},...]}`, decompressed)
     split without parsing its records; None when any record does not look exactly like
@@ -331,6 +356,8 @@ def fast_pack_py(name: str, data: bytes, max_record_bytes: int) -> Packed | None
         j = find(b'"', i, b)
         q = find(b'"', k, b)
         if j < 0 or q < 0 or find(b"\\", k, q) >= 0:  # an escape in the eventID
+            return None
+        if not _closes_level(data, q + 1, b - 1):  # the eventID of a nested object, not the record's
             return None
         text = data[i:j]  # an escape in it fails the RFC 3339 match
         ts_ns = times.get(text)

@@ -84,3 +84,17 @@ def test_pack_items_goes_on_after_a_time_outside_the_range() -> None:
     assert [b.origin for b in p.bad] == ["f#0"] and "outside 1970..2554" in p.bad[0].reason
     assert _entries(p) == [(5, b'{"b":2}')]
     assert [(r.origin, r.raw, r.ts_ns) for r in p.records()] == [("f#0", b'{"b":2}', 5)]
+
+
+@pytest.mark.parametrize("pure", [False, True])
+def test_an_eventid_only_in_a_nested_object_is_not_the_records(pure: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by make fuzz-py (packed_vs_stream): the fast split took the only `"eventID":"` of a
+    record, inside a nested object, as the record's dedup key; the parser (and the plugin's
+    ct.id) says the record has none. Such a file now goes to the parser."""
+    if pure:
+        monkeypatch.setattr(packed, "_C", None)
+    nested = b'{"Records":[{"eventVersion":"1.08","eventTime":"2026-11-20T10:16:40Z","x":{"eventID":"e1","y":"}"}}]}'
+    assert packed.fast_pack("f", nested, 1 << 20) is None
+    top = b'{"Records":[{"eventVersion":"1.08","eventTime":"2026-11-20T10:16:40Z","x":{"y":"}"},"eventID":"e1","z":[{"a":"]"}]}]}'
+    got = packed.fast_pack("f", top, 1 << 20)
+    assert got is not None and got.keys == [packed.record_key("e1")]
