@@ -37,7 +37,7 @@ from bridge.errors import InputError
 from bridge.model import BadItem, Record
 from bridge.normalize.dedup import stable_hash
 from bridge.normalize.logfile import DEFAULT_MAX_RECORD_BYTES, TS_NS_MAX, in_range, parse_rfc3339_ns
-from bridge.normalize.stream import _FIRST, _HEAD, _SEP, records_from_chunks
+from bridge.normalize.stream import _FIRST, _HEAD, records_from_chunks
 from bridge.sources.local import wanted
 
 try:
@@ -375,7 +375,7 @@ def fast_pack_py(name: str, data: bytes, max_record_bytes: int) -> Packed | None
         return None
     out.data = b"".join(parts)
     out.ends = list(itertools.accumulate(map(_ENTRY.size.__add__, sizes)))
-    out.keys = [int.from_bytes(_blake2b(x, digest_size=8).digest(), "little") >> 1 if x else 0 for x in ids]
+    out.keys = [event_key(x) if x else 0 for x in ids]
     out.max_len = longest
     out.ts_range = (min(times.values()), max(times.values()))
     return out
